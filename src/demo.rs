@@ -1,0 +1,124 @@
+//! `cairn demo`: the whole mission in a minute. Two local-authority instances and a national
+//! one, each with its own SQLite file, linked so the national communities aggregate the local
+//! ones.
+
+use crate::{
+    config::Config,
+    error::Error,
+    server,
+    services::{communities, links, members},
+};
+use std::{net::SocketAddr, path::Path};
+
+struct DemoInstance {
+    key: &'static str,
+    name: &'static str,
+    port: u16,
+    members: &'static [(&'static str, &'static str)],
+}
+
+const INSTANCES: &[DemoInstance] = &[
+    DemoInstance {
+        key: "national",
+        name: "Cairn National",
+        port: 8080,
+        members: &[("nadia", "Nadia Rahman (national CPD lead)")],
+    },
+    DemoInstance {
+        key: "stirling",
+        name: "Stirling Council Schools",
+        port: 8081,
+        members: &[("alice", "Alice MacLeod"), ("callum", "Callum Reid")],
+    },
+    DemoInstance {
+        key: "falkirk",
+        name: "Falkirk Council Schools",
+        port: 8082,
+        members: &[("bob", "Bob Fraser")],
+    },
+];
+
+const COMMUNITIES: &[(&str, &str)] = &[
+    ("hwb", "Health and Wellbeing"),
+    ("cpdlead", "CPD Leaders"),
+    ("Fàilte", "Fàilte: Gaelic-medium education"),
+];
+
+pub async fn run(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut running = Vec::new();
+    for inst in INSTANCES {
+        let db_path = dir.join(format!("{}.db", inst.key));
+        let config = Config {
+            domain: format!("localhost:{}", inst.port),
+            bind: SocketAddr::from(([127, 0, 0, 1], inst.port)),
+            database_url: format!("sqlite://{}?mode=rwc", db_path.display()),
+            name: Some(inst.name.into()),
+            ..Config::default()
+        };
+        config.validate()?;
+        let federation = server::build(config).await?;
+        let ctx = federation.to_request_data();
+        for (tag, title) in COMMUNITIES {
+            if communities::find_local(ctx.app_data(), tag)
+                .await?
+                .is_none()
+            {
+                communities::create(ctx.app_data(), tag, Some(title), None).await?;
+            }
+        }
+        let mut tokens = Vec::new();
+        for (name, display) in inst.members {
+            let token = match members::find_local(ctx.app_data(), name).await? {
+                Some(m) => members::issue_token(ctx.app_data(), &m).await?,
+                None => {
+                    members::create(ctx.app_data(), name, Some(display))
+                        .await?
+                        .1
+                }
+            };
+            tokens.push((*name, token));
+        }
+        let handle = server::start(federation).await?;
+        running.push((inst, handle, tokens));
+    }
+    // The national instance aggregates both local ones.
+    let national = running[0].1.federation.to_request_data();
+    for (inst, _, _) in running.iter().skip(1) {
+        links::link(&national, &format!("http://localhost:{}", inst.port))
+            .await
+            .map_err(|e: Error| anyhow::anyhow!("linking {}: {e}", inst.key))?;
+    }
+
+    println!(
+        "\nCairn demo is running (Ctrl-C to stop). Data: {}\n",
+        dir.display()
+    );
+    for (inst, _, tokens) in &running {
+        println!("  {:<28} http://localhost:{}/", inst.name, inst.port);
+        for (name, token) in tokens {
+            println!(
+                "      member @{name}@localhost:{}  token {token}",
+                inst.port
+            );
+        }
+    }
+    let alice = running[1]
+        .2
+        .first()
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    println!(
+        "\nPost as Alice at Stirling, into #hwb and #cpdlead:\n\n  curl -s -X POST http://localhost:8081/api/v1/posts \\\n    -H 'Authorization: Bearer {alice}' -H 'Content-Type: application/json' \\\n    -d '{{\"content\": \"Our #HWB check-in routine, shared with #cpdlead colleagues\"}}'\n"
+    );
+    println!(
+        "Then see it in both Stirling communities and, a moment later, in the national ones:\n"
+    );
+    println!("  http://localhost:8081/c/hwb     http://localhost:8081/c/cpdlead");
+    println!("  http://localhost:8080/c/hwb     http://localhost:8080/c/cpdlead");
+    println!("  curl -s http://localhost:8080/api/v1/communities/hwb/posts\n");
+    println!("Fediverse users follow @hwb@localhost:8080 to receive it as a boost from the national group.");
+
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The delivery worker: claims due rows from the persistent queue, signs and sends each one
+//! through the federation crate, and records the outcome. Woken at once when deliveries are
+//! queued; retries back off exponentially and are finally given up and recorded.
+
+use super::actor::DbActor;
+use crate::{
+    error::Error,
+    state::AppState,
+    store::{actor, delivery_queue, outbox_activity},
+};
+use activitypub_federation::{
+    activity_sending::SendActivityTask,
+    config::{Data, FederationConfig},
+    traits::Activity,
+};
+use chrono::{Duration as ChronoDuration, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+use serde_json::Value;
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use tokio::sync::{mpsc, Semaphore};
+use url::Url;
+
+/// How long a claim holds a row before another worker may take it.
+const LEASE_SECS: i64 = 120;
+/// Rows written by another process (`cairn admin`, another server) are found by this check.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// An already-built activity, signed and sent as stored.
+#[derive(Debug)]
+pub struct StoredActivity {
+    id: Url,
+    actor: Url,
+    body: Value,
+}
+
+impl Serialize for StoredActivity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.body.serialize(s)
+    }
+}
+
+#[async_trait::async_trait]
+impl Activity for StoredActivity {
+    type DataType = AppState;
+    type Error = Error;
+    fn id(&self) -> &Url {
+        &self.id
+    }
+    fn actor(&self) -> &Url {
+        &self.actor
+    }
+    async fn verify(&self, _: &Data<AppState>) -> Result<(), Error> {
+        Err(Error::Internal("stored activities are only sent".into()))
+    }
+    async fn receive(self, _: &Data<AppState>) -> Result<(), Error> {
+        Err(Error::Internal("stored activities are only sent".into()))
+    }
+}
+
+enum Outcome {
+    Delivered(i64),
+    Failed {
+        id: i64,
+        attempts: i32,
+        error: String,
+        permanent: bool,
+    },
+}
+
+/// The delay before retry number `attempt` (1-based): base, 2×base, 4×base…
+pub fn retry_delay(base_secs: u64, attempt: i32) -> ChronoDuration {
+    let exponent = (attempt.max(1) - 1).min(20) as u32;
+    ChronoDuration::seconds(
+        (base_secs.saturating_mul(1u64 << exponent)).min(i64::MAX as u64 / 2) as i64,
+    )
+}
+
+/// Runs until the process ends.
+pub async fn run_worker(federation: FederationConfig<AppState>) {
+    let data = federation.to_request_data();
+    let state = data.app_data().clone();
+    let permits = Arc::new(Semaphore::new(state.config.delivery.concurrency));
+    let (results, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
+
+    let recorder_state = state.clone();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while outcomes.recv_many(&mut batch, 1000).await > 0 {
+            if let Err(e) = record(&recorder_state, &batch).await {
+                tracing::error!("recording delivery outcomes failed: {e}");
+            }
+            batch.clear();
+        }
+    });
+
+    loop {
+        let free = permits.available_permits();
+        let claimed = if free > 0 {
+            match claim_batch(&data, free as u64).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("claiming deliveries failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let got_some = !claimed.is_empty();
+        for (claim, task) in claimed {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let data = data.clone();
+            let results = results.clone();
+            let wakeup = state.delivery_wakeup.clone();
+            tokio::spawn(async move {
+                let outcome = send_one(&data, claim, task).await;
+                let _ = results.send(outcome);
+                drop(permit);
+                wakeup.notify_one();
+            });
+        }
+        if got_some {
+            continue;
+        }
+        let wait = match delivery_queue::next_due(&state.db).await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(IDLE_CHECK),
+            _ => IDLE_CHECK,
+        };
+        if wait.is_zero() && permits.available_permits() == 0 {
+            // Everything due is in flight; a finishing send wakes us.
+            state.delivery_wakeup.notified().await;
+            continue;
+        }
+        tokio::select! {
+            _ = state.delivery_wakeup.notified() => {}
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+        }
+    }
+}
+
+/// Sends everything due now, in this process, and waits for the outcomes (used by `cairn admin`
+/// so that its follows leave before it exits). Returns how many deliveries succeeded.
+pub async fn flush(data: &Data<AppState>) -> Result<usize, Error> {
+    let state = data.app_data();
+    let mut delivered = 0;
+    loop {
+        let claimed = claim_batch(data, state.config.delivery.concurrency as u64).await?;
+        if claimed.is_empty() {
+            return Ok(delivered);
+        }
+        let outcomes = futures::future::join_all(
+            claimed
+                .into_iter()
+                .map(|(claim, task)| send_one(data, claim, task)),
+        )
+        .await;
+        delivered += outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Delivered(_)))
+            .count();
+        record(state, &outcomes).await?;
+        if outcomes.iter().all(|o| !matches!(o, Outcome::Delivered(_))) {
+            // Only failures: they are rescheduled for later, not retried in a loop here.
+            return Ok(delivered);
+        }
+    }
+}
+
+type Prepared = Result<SendActivityTask, String>;
+
+async fn claim_batch(
+    data: &Data<AppState>,
+    limit: u64,
+) -> Result<Vec<(delivery_queue::Claimed, Prepared)>, Error> {
+    let state = data.app_data();
+    let claims =
+        delivery_queue::claim_due(&state.db, limit, ChronoDuration::seconds(LEASE_SECS)).await?;
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let activity_ids: Vec<i64> = claims.iter().map(|c| c.activity_id).collect();
+    let activities: HashMap<i64, outbox_activity::Model> = outbox_activity::Entity::find()
+        .filter(outbox_activity::Column::Id.is_in(activity_ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let actor_ids: Vec<i64> = activities.values().map(|a| a.actor_id).collect();
+    let actors: HashMap<i64, DbActor> = actor::Entity::find()
+        .filter(actor::Column::Id.is_in(actor_ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .filter_map(|a| DbActor::new(a).ok().map(|d| (d.0.id, d)))
+        .collect();
+    let mut parsed: HashMap<i64, Result<StoredActivity, String>> = HashMap::new();
+    let mut out = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let Some(activity) = activities.get(&claim.activity_id) else {
+            out.push((claim, Err("activity no longer exists".to_string())));
+            continue;
+        };
+        let Some(actor) = actors.get(&activity.actor_id) else {
+            out.push((claim, Err("sending actor no longer exists".to_string())));
+            continue;
+        };
+        let stored = parsed
+            .entry(activity.id)
+            .or_insert_with(|| parse_stored(activity, actor));
+        let prepared = match stored {
+            Err(e) => Err(e.clone()),
+            Ok(stored) => match Url::parse(&claim.inbox) {
+                Err(e) => Err(format!("inbox {} is not a URL: {e}", claim.inbox)),
+                Ok(inbox) => {
+                    match SendActivityTask::prepare(stored, actor, vec![inbox], data).await {
+                        Ok(mut tasks) => tasks
+                            .pop()
+                            .ok_or_else(|| "inbox refused by the URL policy".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+        };
+        out.push((claim, prepared));
+    }
+    Ok(out)
+}
+
+fn parse_stored(
+    activity: &outbox_activity::Model,
+    actor: &DbActor,
+) -> Result<StoredActivity, String> {
+    let body: Value = serde_json::from_str(&activity.body).map_err(|e| e.to_string())?;
+    let id = Url::parse(&activity.ap_id).map_err(|e| e.to_string())?;
+    Ok(StoredActivity {
+        id,
+        actor: actor.ap_id(),
+        body,
+    })
+}
+
+async fn send_one(
+    data: &Data<AppState>,
+    claim: delivery_queue::Claimed,
+    task: Prepared,
+) -> Outcome {
+    let attempts = claim.attempts + 1;
+    match task {
+        Err(error) => Outcome::Failed {
+            id: claim.id,
+            attempts,
+            error,
+            permanent: true,
+        },
+        Ok(task) => match task.sign_and_send(data).await {
+            Ok(()) => Outcome::Delivered(claim.id),
+            Err(e) => {
+                tracing::debug!("delivery {} to {} failed: {e}", claim.id, claim.inbox);
+                Outcome::Failed {
+                    id: claim.id,
+                    attempts,
+                    error: e.to_string(),
+                    permanent: false,
+                }
+            }
+        },
+    }
+}
+
+async fn record(state: &AppState, outcomes: &[Outcome]) -> Result<(), Error> {
+    let delivered: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Delivered(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    delivery_queue::mark_delivered(&state.db, &delivered).await?;
+    let config = &state.config.delivery;
+    for outcome in outcomes {
+        if let Outcome::Failed {
+            id,
+            attempts,
+            error,
+            permanent,
+        } = outcome
+        {
+            let next = (!permanent && *attempts < config.max_attempts)
+                .then(|| Utc::now() + retry_delay(config.retry_base_secs, *attempts));
+            if next.is_none() {
+                tracing::warn!("giving up delivery {id} after {attempts} attempts: {error}");
+            }
+            delivery_queue::record_failure(&state.db, *id, *attempts, next, error).await?;
+        }
+    }
+    if outcomes.iter().any(|o| {
+        matches!(
+            o,
+            Outcome::Failed {
+                permanent: false,
+                ..
+            }
+        )
+    }) {
+        // A retry may now be the earliest due row; let the worker recompute its wait.
+        state.delivery_wakeup.notify_one();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base() {
+        assert_eq!(retry_delay(60, 1).num_seconds(), 60);
+        assert_eq!(retry_delay(60, 2).num_seconds(), 120);
+        assert_eq!(retry_delay(60, 12).num_seconds(), 60 * 2048);
+        // Never overflows, however many attempts.
+        assert!(retry_delay(u64::MAX, 500).num_seconds() > 0);
+    }
+}

@@ -1,0 +1,68 @@
+//! The federation layer: translates between ActivityPub documents and service calls.
+//! Nothing outside this module reads or writes raw ActivityStreams JSON.
+
+pub mod activities;
+pub mod actor;
+pub mod addressing;
+pub mod delivery;
+pub mod inbox;
+pub mod json;
+pub mod note;
+pub mod outbox;
+pub mod sanitize;
+
+use crate::state::AppState;
+use activitypub_federation::config::FederationConfig;
+use serde_json::{json, Value};
+use std::time::Duration;
+use url::Url;
+
+/// The `@context` of everything Cairn serves.
+pub fn context() -> Value {
+    json!([
+        "https://www.w3.org/ns/activitystreams",
+        "https://w3id.org/security/v1",
+        {
+            "Hashtag": "as:Hashtag",
+            "sensitive": "as:sensitive",
+            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+            "toot": "http://joinmastodon.org/ns#",
+            "discoverable": "toot:discoverable",
+            "featured": {"@id": "toot:featured", "@type": "@id"},
+            "lemmy": "https://join-lemmy.org/ns#",
+            "postingRestrictedToMods": "lemmy:postingRestrictedToMods",
+        }
+    ])
+}
+
+pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+/// `scheme://host[:port]` of a URL: the unit of authority over objects. Unlike the federation
+/// crate's domain check, the port counts, so two instances on one host stay apart.
+pub fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
+}
+
+pub async fn federation_config(
+    state: AppState,
+) -> Result<FederationConfig<AppState>, crate::error::Error> {
+    let dev = state.config.dev_mode();
+    let domain = state.config.domain.clone();
+    let signer = actor::DbActor::new(state.instance_actor.clone())?;
+    FederationConfig::builder()
+        .domain(domain)
+        .app_data(state)
+        .debug(dev)
+        .allow_http_urls(dev)
+        // Older servers (and some current ones) reject `(created)`/`(expires)`.
+        .http_signature_compat(true)
+        .request_timeout(Duration::from_secs(10))
+        .signed_fetch_actor(&signer)
+        .build()
+        .await
+        .map_err(|e| crate::error::Error::Internal(format!("federation config: {e}")))
+}

@@ -1,0 +1,127 @@
+//! Actor documents (members, communities, the instance) and their collections.
+
+use super::{negotiate::wants_activity_json, pages};
+use crate::{
+    error::Error,
+    federation::{actor::DbActor, context, json},
+    services::{members, posts, views},
+    state::Ctx,
+    store::{actor, follow, outbox_activity},
+};
+use activitypub_federation::{
+    axum::json::FederationJson, protocol::context::WithContext, traits::Object,
+};
+use axum::{
+    extract::Path,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{json as j, Value};
+
+pub fn router() -> Router {
+    Router::new()
+        .route("/actor", get(instance_actor))
+        .route("/u/{name}", get(actor_document))
+        .route("/c/{name}", get(actor_document))
+        .route("/u/{name}/outbox", get(outbox))
+        .route("/c/{name}/outbox", get(outbox))
+        .route("/u/{name}/followers", get(followers))
+        .route("/c/{name}/followers", get(followers))
+        .route("/c/{name}/featured", get(featured))
+}
+
+async fn local_actor(ctx: &Ctx, name: &str) -> Result<actor::Model, Error> {
+    let normalized = crate::hashtag::normalize(name)
+        .map_err(|_| Error::NotFound(format!("no actor {name:?} on this instance")))?;
+    members::find_local(ctx.app_data(), &normalized)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no actor {name:?} on this instance")))
+}
+
+fn activity_json(value: impl serde::Serialize) -> Response {
+    FederationJson(WithContext::new(value, context())).into_response()
+}
+
+async fn instance_actor(ctx: Ctx) -> Result<Response, Error> {
+    let actor = DbActor::new(ctx.instance_actor.clone())?;
+    Ok(activity_json(actor.into_json(&ctx).await?))
+}
+
+async fn actor_document(
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &name).await?;
+    if wants_activity_json(&headers) {
+        let actor = DbActor::new(found)?;
+        return Ok(activity_json(actor.into_json(&ctx).await?));
+    }
+    let state = ctx.app_data();
+    if found.kind == crate::federation::actor::GROUP {
+        let community = views::community_view(state, &found).await?;
+        let items = posts::in_community(state, None, &found, 30, None).await?;
+        Ok(pages::community(state, &community, &items))
+    } else {
+        Ok(pages::member(state, &views::actor_view(&found)))
+    }
+}
+
+/// The actor's recent public activities, newest first.
+async fn outbox(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &name).await?;
+    let rows = outbox_activity::Entity::find()
+        .filter(outbox_activity::Column::ActorId.eq(found.id))
+        .filter(outbox_activity::Column::Kind.is_in(["Create", "Announce"]))
+        .order_by_desc(outbox_activity::Column::Id)
+        .limit(50)
+        .all(&ctx.db)
+        .await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .filter(|v| json::is_public(v.get("to")) || json::is_public(v.get("cc")))
+        .map(|mut v| {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("@context");
+            }
+            v
+        })
+        .take(20)
+        .collect();
+    Ok(activity_json(j!({
+        "id": format!("{}/outbox", found.ap_id),
+        "type": "OrderedCollection",
+        "totalItems": items.len(),
+        "orderedItems": items,
+    })))
+}
+
+/// The number of followers; who they are is not published.
+async fn followers(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &name).await?;
+    let total = follow::Entity::find()
+        .filter(follow::Column::TargetId.eq(found.id))
+        .filter(follow::Column::State.eq(follow::ACCEPTED))
+        .count(&ctx.db)
+        .await?;
+    Ok(activity_json(j!({
+        "id": format!("{}/followers", found.ap_id),
+        "type": "OrderedCollection",
+        "totalItems": total,
+    })))
+}
+
+/// Pinned posts of a community (none can be pinned yet).
+async fn featured(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &name).await?;
+    Ok(activity_json(j!({
+        "id": format!("{}/featured", found.ap_id),
+        "type": "OrderedCollection",
+        "totalItems": 0,
+        "orderedItems": [],
+    })))
+}

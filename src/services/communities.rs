@@ -1,0 +1,146 @@
+//! Communities: one local `Group` actor per hashtag.
+
+use super::{keys, members::ensure_name_free, RESERVED_NAMES};
+use crate::{
+    error::{ConflictExt, Error, Result},
+    federation::actor::GROUP,
+    hashtag,
+    state::AppState,
+    store::actor,
+};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+
+/// Creates the community for `tag` (`#HWB`, `hwb`…). Its id uses the normalised name; its
+/// name keeps the casing it was defined with.
+pub async fn create(
+    state: &AppState,
+    tag: &str,
+    display_name: Option<&str>,
+    summary: Option<&str>,
+) -> Result<actor::Model> {
+    let normalized = hashtag::normalize(tag).map_err(|e| Error::BadRequest(e.to_string()))?;
+    if RESERVED_NAMES.contains(&normalized.as_str()) {
+        return Err(Error::BadRequest(format!(
+            "the name {normalized:?} is reserved"
+        )));
+    }
+    ensure_name_free(state, &normalized).await?;
+    let (public_pem, private_pem) = keys::generate().await?;
+    insert(
+        &state.db,
+        state,
+        tag,
+        &normalized,
+        display_name,
+        summary,
+        public_pem,
+        private_pem,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    state: &AppState,
+    tag: &str,
+    normalized: &str,
+    display_name: Option<&str>,
+    summary: Option<&str>,
+    public_pem: String,
+    private_pem: String,
+) -> Result<actor::Model> {
+    let ap_id = state.url(&format!("/c/{}", urlencode(normalized)));
+    let shown = tag.trim().trim_start_matches('#').to_owned();
+    let now = Utc::now();
+    actor::ActiveModel {
+        ap_id: Set(ap_id.clone()),
+        kind: Set(GROUP.into()),
+        name: Set(shown.clone()),
+        local_name: Set(Some(normalized.to_owned())),
+        display_name: Set(Some(
+            display_name
+                .map(str::to_owned)
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| format!("#{shown}")),
+        )),
+        summary: Set(summary.map(crate::federation::sanitize::escape)),
+        inbox: Set(format!("{ap_id}/inbox")),
+        shared_inbox: Set(Some(state.url("/inbox"))),
+        outbox: Set(Some(format!("{ap_id}/outbox"))),
+        followers_url: Set(Some(format!("{ap_id}/followers"))),
+        public_key_pem: Set(public_pem),
+        private_key_pem: Set(Some(private_pem)),
+        local: Set(true),
+        origin: Set(state.origin()),
+        last_refreshed_at: Set(now),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .on_conflict(|| format!("the name {normalized:?} is already taken on this instance"))
+}
+
+/// Percent-encodes a normalised tag for use in a URL path (non-ASCII tags like `fàilte`).
+pub fn urlencode(tag: &str) -> String {
+    url::form_urlencoded::byte_serialize(tag.as_bytes()).collect()
+}
+
+pub async fn find_local(state: &AppState, tag: &str) -> Result<Option<actor::Model>> {
+    let Ok(normalized) = hashtag::normalize(tag) else {
+        return Ok(None);
+    };
+    Ok(actor::Entity::find()
+        .filter(actor::Column::LocalName.eq(normalized))
+        .filter(actor::Column::Kind.eq(GROUP))
+        .filter(actor::Column::Local.eq(true))
+        .one(&state.db)
+        .await?)
+}
+
+pub async fn get_local(state: &AppState, tag: &str) -> Result<actor::Model> {
+    find_local(state, tag).await?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "no community '#{}' on this instance; communities are created by an administrator or by posting with a new hashtag where that is allowed",
+            tag.trim_start_matches('#')
+        ))
+    })
+}
+
+pub async fn list_local(state: &AppState) -> Result<Vec<actor::Model>> {
+    Ok(actor::Entity::find()
+        .filter(actor::Column::Kind.eq(GROUP))
+        .filter(actor::Column::Local.eq(true))
+        .order_by_asc(actor::Column::LocalName)
+        .all(&state.db)
+        .await?)
+}
+
+/// The local communities for these normalised tags, creating missing ones when the instance's
+/// policy allows it.
+pub async fn for_tags(state: &AppState, tags: &[String]) -> Result<Vec<actor::Model>> {
+    let mut found = Vec::new();
+    for tag in tags {
+        match find_local(state, tag).await? {
+            Some(c) => found.push(c),
+            None if state.config.communities.auto_create => {
+                match create(state, tag, None, None).await {
+                    Ok(c) => found.push(c),
+                    // A member owns that name, or it is reserved: the tag stays a plain tag.
+                    Err(Error::Conflict(_)) | Err(Error::BadRequest(_)) => {
+                        if let Some(c) = find_local(state, tag).await? {
+                            found.push(c);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,45 @@
+//! Storage: sea-orm entities and the queries that need hand-written SQL. SQLite by default,
+//! PostgreSQL in production; the same code runs on both.
+
+pub mod actor;
+pub mod api_token;
+pub mod delivery;
+pub mod delivery_queue;
+pub mod follow;
+pub mod link;
+pub mod outbox_activity;
+pub mod post;
+pub mod post_community;
+pub mod received_activity;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use std::time::Duration;
+
+/// Connects and applies every pending migration.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        // An in-memory database exists per connection, so it must be exactly one.
+        // One connection also serialises writers, which SQLite allows only one of at a time;
+        // it avoids SQLITE_BUSY from deferred transactions that upgrade to writes.
+        let max = 1;
+        options.max_connections(max).min_connections(1);
+    } else {
+        options.max_connections(16);
+    }
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets readers (and `cairn admin`) work while the server writes.
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+        )
+        .await?;
+    }
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
