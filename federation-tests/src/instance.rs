@@ -161,6 +161,8 @@ pub struct Instance {
     extra_env: Vec<(String, String)>,
     child: Option<Child>,
     log_path: PathBuf,
+    /// Set when a panic message already carries the log tail (Drop then skips it).
+    tail_shown: bool,
     http: reqwest::Client,
 }
 
@@ -207,6 +209,7 @@ impl Instance {
             extra_env: options.env,
             child: None,
             log_path,
+            tail_shown: false,
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(5))
@@ -330,6 +333,7 @@ impl Instance {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
+                    self.tail_shown = true;
                     panic!(
                         "{} exited during start-up with {status}\n{}",
                         self.label,
@@ -344,6 +348,7 @@ impl Instance {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        self.tail_shown = true;
         panic!(
             "{} did not answer GET {url} with 200 within {START_TIMEOUT:?} (last: {last})\n{}",
             self.label,
@@ -490,7 +495,7 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.tail_shown {
             let lines = std::env::var("CAIRN_FT_LOG_LINES")
                 .ok()
                 .and_then(|n| n.parse().ok())

@@ -223,3 +223,28 @@ async fn fixtures_never_break_a_group_inbox() {
     )
     .await;
 }
+
+#[test]
+fn rehoming_moves_actor_and_ids_to_the_peer() {
+    let (_, original) = activity_fixtures()
+        .into_iter()
+        .find(|(name, _)| name == HASHTAG_FIXTURE)
+        .expect("the hashtag fixture");
+    let mut doc = rehome(
+        &original,
+        "http://localhost:9",
+        "http://localhost:9/users/f1",
+    );
+    add_hwb_hashtag(&mut doc, "http://localhost:9");
+    assert_eq!(doc["actor"], "http://localhost:9/users/f1");
+    assert_eq!(doc["object"]["attributedTo"], "http://localhost:9/users/f1");
+    assert_eq!(
+        doc["id"],
+        "http://localhost:9/users/f1/statuses/99512778738411822/activity"
+    );
+    assert!(!doc.to_string().contains("http://mastodon.example.org"));
+    let tags = doc["object"]["tag"].as_array().expect("tags");
+    assert!(tags.iter().any(|t| t["name"] == "#hwb"), "{tags:?}");
+    let content = doc["object"]["content"].as_str().expect("content");
+    assert!(content.ends_with("#<span>hwb</span></a></p>"), "{content}");
+}

@@ -389,7 +389,8 @@ impl Object for DbPost {
                 model.key = Set(e.key);
                 model.created_at = Set(e.created_at);
                 model.published = Set(e.published);
-                model.updated = Set(Some(time(&json.updated).unwrap_or(now)));
+                // The same post arriving again by another path is not an edit.
+                model.updated = Set(time(&json.updated).or(e.updated));
                 model.update(&data.db).await?
             }
             None => {

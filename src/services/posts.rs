@@ -395,13 +395,11 @@ pub async fn readable_by(
     viewer: Option<&actor::Model>,
 ) -> Result<bool> {
     let visibility = Visibility::parse(&p.visibility).unwrap_or(Visibility::Authority);
-    let community_ids: Vec<i64> = post_community::Entity::find()
-        .filter(post_community::Column::PostId.eq(p.id))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|j| j.community_id)
-        .collect();
+    let community_ids = if visibility == Visibility::Members {
+        reading_communities(state, p).await?
+    } else {
+        Vec::new()
+    };
     let reader = match viewer {
         None => Reader::default(),
         Some(v) => Reader {
@@ -412,6 +410,37 @@ pub async fn readable_by(
         },
     };
     Ok(can_read(visibility, p.local, reader))
+}
+
+/// The communities whose followers may read a `members` post: those at the post's origin, and
+/// ours that distribute it (it was addressed to them). Followers of an aggregating community
+/// that merely received it are not among them: visibility never widens.
+async fn reading_communities(state: &AppState, p: &post::Model) -> Result<Vec<i64>> {
+    let joins = post_community::Entity::find()
+        .filter(post_community::Column::PostId.eq(p.id))
+        .all(&state.db)
+        .await?;
+    if joins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let origin = url::Url::parse(&p.ap_id)
+        .map(|u| crate::federation::origin_of(&u))
+        .unwrap_or_default();
+    let groups = actor::Entity::find()
+        .filter(actor::Column::Id.is_in(joins.iter().map(|j| j.community_id)))
+        .all(&state.db)
+        .await?;
+    Ok(groups
+        .into_iter()
+        .filter(|g| {
+            g.origin == origin
+                || (g.local
+                    && joins
+                        .iter()
+                        .any(|j| j.community_id == g.id && j.announced))
+        })
+        .map(|g| g.id)
+        .collect())
 }
 
 pub async fn get(state: &AppState, viewer: Option<&actor::Model>, key: &str) -> Result<PostView> {
