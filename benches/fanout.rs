@@ -67,7 +67,9 @@ async fn main() {
     let group = communities::create(&state, "hwb", None, None)
         .await
         .expect("community");
-    let (author, _) = members::create(&state, "alice", None).await.expect("member");
+    let (author, _) = members::create(&state, "alice", None)
+        .await
+        .expect("member");
 
     // N remote followers, each with its own inbox (no shared inbox to collapse them).
     let now = Utc::now();

@@ -384,7 +384,15 @@ async fn c_edit_and_delete_travel_to_national() {
         peer.received_matching(|r| activity::updates_or_deletes(&r.activity, &id, "Update"));
     println!("the peer received about the post:");
     for r in peer.received_matching(|r| activity::references(&r.activity, &id)) {
-        println!("  {}: {}", r.inbox, activity::describe(&r.activity));
+        println!(
+            "  {} {}: {}",
+            r.inbox,
+            activity::id(&r.activity).unwrap_or("(no id)"),
+            activity::describe(&r.activity)
+        );
+    }
+    if deletes.len() > 1 {
+        println!("NOTE: the Delete reached the peer {} times", deletes.len());
     }
     println!(
         "{} Update(s), {} Delete(s) about the post reached the peer",

@@ -35,9 +35,18 @@ async fn migrations_apply_roll_back_and_apply_again() {
         admin
     };
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(Migrator::get_applied_migrations(&db).await.expect("applied").len(), 1);
+    assert_eq!(
+        Migrator::get_applied_migrations(&db)
+            .await
+            .expect("applied")
+            .len(),
+        1
+    );
     Migrator::down(&db, None).await.expect("down");
-    assert!(Migrator::get_applied_migrations(&db).await.expect("applied").is_empty());
+    assert!(Migrator::get_applied_migrations(&db)
+        .await
+        .expect("applied")
+        .is_empty());
     Migrator::up(&db, None).await.expect("up again");
     db.execute_raw(Statement::from_string(
         db.get_database_backend(),

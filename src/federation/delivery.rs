@@ -261,9 +261,16 @@ async fn send_one(
             permanent: true,
         },
         Ok(task) => match task.sign_and_send(data).await {
-            Ok(()) => Outcome::Delivered(claim.id),
+            Ok(()) => {
+                tracing::debug!("delivered {} to {}", claim.id, claim.inbox);
+                Outcome::Delivered(claim.id)
+            }
             Err(e) => {
-                tracing::debug!("delivery {} to {} failed: {e}", claim.id, claim.inbox);
+                tracing::info!(
+                    "delivery {} to {} failed (attempt {attempts}): {e}",
+                    claim.id,
+                    claim.inbox
+                );
                 Outcome::Failed {
                     id: claim.id,
                     attempts,

@@ -58,16 +58,30 @@ async fn handle(ctx: Ctx, owner: Option<actor::Model>, request: Request) -> Resp
         Ok(b) => b,
         Err(_) => return too_large(),
     };
-    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-        return Error::BadRequest(format!("the body is not JSON: {e}")).into_response();
-    }
+    let summary = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) => format!(
+            "{} {} from {}",
+            v.get("type").and_then(|t| t.as_str()).unwrap_or("?"),
+            v.get("id").and_then(|t| t.as_str()).unwrap_or("?"),
+            v.get("actor")
+                .and_then(crate::federation::json::id_of_ref)
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "?".into()),
+        ),
+        Err(e) => {
+            return Error::BadRequest(format!("the body is not JSON: {e}")).into_response();
+        }
+    };
     let rebuilt = Request::from_parts(parts, Body::from(bytes));
     let activity = match ActivityData::from_request(rebuilt, &()).await {
         Ok(a) => a,
         Err(response) => return response,
     };
     match inbox::receive(activity, owner, &ctx).await {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response(),
+        Ok(()) => {
+            tracing::info!("inbox accepted {summary}");
+            (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response()
+        }
         Err(e) => {
             let status = e.status_code();
             if matches!(e, Error::Database(_) | Error::Internal(_)) {
@@ -79,7 +93,7 @@ async fn handle(ctx: Ctx, owner: Option<actor::Model>, request: Request) -> Resp
             } else {
                 status
             };
-            tracing::debug!("inbox refused an activity ({status}): {e}");
+            tracing::info!("inbox refused {summary} ({status}): {e}");
             (status, Json(json!({"error": describe(&e)}))).into_response()
         }
     }

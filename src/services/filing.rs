@@ -14,7 +14,7 @@ use crate::{
         note::DbPost,
     },
     state::AppState,
-    store::{actor, follow, post, post_community},
+    store::{actor, follow, post, post_community, received_activity},
 };
 use activitypub_federation::config::Data;
 use chrono::Utc;
@@ -140,11 +140,15 @@ pub async fn file_remote_post(
         let txn = state.db.begin().await?;
         match (is_update, already_announced) {
             (false, false) => {
-                announce_in_group(&txn, state, &group, p, inner, Verb::Create).await?;
-                mark_announced(&txn, p.id, group.id).await?;
+                if mark_announced(&txn, p.id, group.id).await? {
+                    announce_in_group(&txn, state, &group, p, inner, Verb::Create).await?;
+                }
             }
             (true, true) => {
-                announce_in_group(&txn, state, &group, p, inner, Verb::Update).await?;
+                // One update arrives from its author and again in its Group's Announce.
+                if claim_once(&txn, &group, inner).await? {
+                    announce_in_group(&txn, state, &group, p, inner, Verb::Update).await?;
+                }
             }
             // A repeat of a create already announced, or an update of one never announced.
             _ => {}
@@ -167,13 +171,35 @@ pub async fn remove_remote_post(
         return Ok(());
     }
     let txn = state.db.begin().await?;
-    for g in announced_groups(&txn, p.id).await? {
-        announce_in_group(&txn, state, &g, p, inner, Verb::Delete).await?;
+    let groups = announced_groups(&txn, p.id).await?;
+    // The Delete arrives from its author and in Groups' Announces; only the first counts.
+    if tombstone_post(&txn, p).await? {
+        for g in groups {
+            announce_in_group(&txn, state, &g, p, inner, Verb::Delete).await?;
+        }
     }
-    tombstone_post(&txn, p).await?;
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
     Ok(())
+}
+
+/// Records that `group` passed `inner` on; `false` if it already had. The insert is the claim.
+async fn claim_once<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    group: &actor::Model,
+    inner: &Value,
+) -> Result<bool> {
+    let Some(inner_id) = crate::federation::json::str_field(inner, "id") else {
+        return Ok(true);
+    };
+    let inserted = received_activity::Entity::insert(received_activity::ActiveModel {
+        ap_id: Set(format!("{inner_id} announced-by {}", group.ap_id)),
+        received_at: Set(Utc::now()),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(conn)
+    .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
 }
 
 async fn local_groups_by_ids(state: &AppState, ids: &[Url]) -> Result<Vec<actor::Model>> {

@@ -164,8 +164,9 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
         inboxes.extend(parent_author_inbox(&txn, saved.in_reply_to.as_deref()).await?);
         outbox::queue(&txn, author.id, &create, Some(&saved.ap_id), inboxes).await?;
         for g in &groups {
-            announce_in_group(&txn, state, g, &saved, &create, Verb::Create).await?;
-            mark_announced(&txn, saved.id, g.id).await?;
+            if mark_announced(&txn, saved.id, g.id).await? {
+                announce_in_group(&txn, state, g, &saved, &create, Verb::Create).await?;
+            }
         }
     }
     txn.commit().await?;
@@ -233,21 +234,43 @@ pub async fn delete(state: &AppState, author: &actor::Model, key: &str) -> Resul
 }
 
 /// Clears a post's content and removes it from its communities; the row stays so that the id
-/// answers 410 Gone and is never stored again.
-pub async fn tombstone_post<C: ConnectionTrait>(conn: &C, p: &post::Model) -> Result<()> {
+/// answers 410 Gone and is never stored again. Returns `false` if it was already deleted: the
+/// update is the claim, so of two concurrent deletes only one goes on to announce it.
+pub async fn tombstone_post<C: ConnectionTrait>(conn: &C, p: &post::Model) -> Result<bool> {
+    let claimed = post::Entity::update_many()
+        .col_expr(
+            post::Column::DeletedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .col_expr(post::Column::Content, sea_orm::sea_query::Expr::value(""))
+        .col_expr(
+            post::Column::Source,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            post::Column::Title,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            post::Column::Summary,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            post::Column::Hashtags,
+            sea_orm::sea_query::Expr::value("[]"),
+        )
+        .filter(post::Column::Id.eq(p.id))
+        .filter(post::Column::DeletedAt.is_null())
+        .exec(conn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Ok(false);
+    }
     post_community::Entity::delete_many()
         .filter(post_community::Column::PostId.eq(p.id))
         .exec(conn)
         .await?;
-    let mut active: post::ActiveModel = p.clone().into();
-    active.content = Set(String::new());
-    active.source = Set(None);
-    active.title = Set(None);
-    active.summary = Set(None);
-    active.hashtags = Set("[]".into());
-    active.deleted_at = Set(Some(Utc::now()));
-    active.update(conn).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// An Update or Delete goes where the post went: the author's followers, every inbox that was
@@ -292,21 +315,24 @@ pub async fn announced_groups<C: ConnectionTrait>(
         .await?)
 }
 
+/// Marks the post announced by the group; `false` if it already was. The update is the claim:
+/// of two concurrent arrivals of one post, only one gets `true` and announces it.
 pub async fn mark_announced<C: ConnectionTrait>(
     conn: &C,
     post_id: i64,
     group_id: i64,
-) -> Result<()> {
-    post_community::Entity::update_many()
+) -> Result<bool> {
+    let result = post_community::Entity::update_many()
         .col_expr(
             post_community::Column::Announced,
             sea_orm::sea_query::Expr::value(true),
         )
         .filter(post_community::Column::PostId.eq(post_id))
         .filter(post_community::Column::CommunityId.eq(group_id))
+        .filter(post_community::Column::Announced.eq(false))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 fn to_value(note: &note::NoteJson) -> Result<Value> {
@@ -434,10 +460,7 @@ async fn reading_communities(state: &AppState, p: &post::Model) -> Result<Vec<i6
         .into_iter()
         .filter(|g| {
             g.origin == origin
-                || (g.local
-                    && joins
-                        .iter()
-                        .any(|j| j.community_id == g.id && j.announced))
+                || (g.local && joins.iter().any(|j| j.community_id == g.id && j.announced))
         })
         .map(|g| g.id)
         .collect())
