@@ -108,6 +108,9 @@ fn describe(e: &Error) -> String {
         Error::Federation(F::ActivityBodyDigestInvalid) => {
             "the Digest header is missing or does not match the body".into()
         }
+        Error::Federation(F::ParseReceivedActivity { err, .. }) => {
+            format!("the activity could not be read: {err}")
+        }
         Error::Federation(other) => format!("could not accept the activity: {other}"),
         other => other.to_string(),
     }

@@ -137,21 +137,21 @@ pub async fn file_remote_post(
         if !group.local || !may_announce {
             continue;
         }
-        let txn = state.db.begin().await?;
-        match (is_update, already_announced) {
-            (false, false) => {
-                if mark_announced(&txn, p.id, group.id).await? {
-                    announce_in_group(&txn, state, &group, p, inner, Verb::Create).await?;
-                }
-            }
-            (true, true) => {
-                // One update arrives from its author and again in its Group's Announce.
-                if claim_once(&txn, &group, inner).await? {
-                    announce_in_group(&txn, state, &group, p, inner, Verb::Update).await?;
-                }
-            }
+        let verb = match (is_update, already_announced) {
+            (false, false) => Verb::Create,
+            (true, true) => Verb::Update,
             // A repeat of a create already announced, or an update of one never announced.
-            _ => {}
+            _ => continue,
+        };
+        let txn = state.db.begin().await?;
+        // Both are claims: of two concurrent arrivals (an update comes from its author and
+        // again in its Group's Announce), only one announces.
+        let first = match verb {
+            Verb::Create => mark_announced(&txn, p.id, group.id).await?,
+            _ => claim_once(&txn, &group, inner).await?,
+        };
+        if first {
+            announce_in_group(&txn, state, &group, p, inner, verb).await?;
         }
         txn.commit().await?;
     }

@@ -122,7 +122,7 @@ async fn announced_delete(inbound: &Inbound<'_>, target: &Url, inner: &Value) ->
             .dereference_forced(inbound.data)
             .await
         {
-            Ok(p) if !p.0.deleted_at.is_some() => {
+            Ok(p) if p.0.deleted_at.is_none() => {
                 return Err(Error::Forbidden(format!(
                     "{target} still exists at its origin; the Delete is not believed"
                 )))
