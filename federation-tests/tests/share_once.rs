@@ -699,3 +699,32 @@ async fn g_unfollow_stops_deliveries() {
     )
     .await;
 }
+
+/// h. National is down when alice posts: stirling's deliveries fail, are kept and retried with
+/// backoff (1 s base in these tests), and reach national once it is back.
+#[tokio::test]
+async fn h_failed_deliveries_are_retried_after_an_outage() {
+    let mut fed = Federation::setup().await;
+    fed.national.kill();
+    let post = fed
+        .alice
+        .create_post("Posted while national was down #hwb")
+        .await;
+    let id = api::ap_id(&post);
+    // The first attempt fails (connection refused) and is rescheduled, not dropped.
+    poll(HOP, "stirling to log a failed delivery attempt", || async {
+        (!fed.stirling.log_grep("failed (attempt 1)").is_empty()).then_some(())
+    })
+    .await;
+    fed.national.restart().await;
+    let (_, took) = poll(
+        Duration::from_secs(30),
+        "the post to reach national after its outage",
+        || fed.nora.find_in_community("hwb", &id),
+    )
+    .await;
+    println!(
+        "after the outage the post reached national {} ms after its restart",
+        took.as_millis()
+    );
+}
