@@ -49,7 +49,16 @@ fn is_combining_mark(c: char) -> bool {
 /// A `#` counts only at the start or after a character that cannot be inside a word, so URL
 /// fragments (`page#section`) are not tags.
 pub fn extract(text: &str) -> Vec<String> {
-    let mut tags: Vec<String> = Vec::new();
+    extract_as_written(text)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// Like [`extract`], with each tag's first spelling as written (`("hwb", "HWB")`), so that a
+/// community created from a post keeps the casing its author gave it.
+pub fn extract_as_written(text: &str) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -66,8 +75,8 @@ pub fn extract(text: &str) -> Vec<String> {
         }
         let word: String = chars[start..end].iter().collect();
         if let Ok(tag) = normalize(&word) {
-            if !tags.contains(&tag) {
-                tags.push(tag);
+            if !tags.iter().any(|(t, _)| *t == tag) {
+                tags.push((tag, word));
             }
         }
         i = end.max(start);
@@ -121,5 +130,9 @@ mod tests {
         );
         assert_eq!(extract("#!!! and # alone"), Vec::<String>::new());
         assert_eq!(extract("(#maths_2)"), vec!["maths_2"]);
+        assert_eq!(
+            extract_as_written("#Fàilte and #FÀILTE"),
+            vec![("fàilte".to_string(), "Fàilte".to_string())]
+        );
     }
 }

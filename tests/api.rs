@@ -255,7 +255,40 @@ impl Instance {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Reply, reqwest::Error> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        self.try_send_with(&self.http, method, path, token, headers, body)
+            .await
+    }
+
+    /// Sends a body over the server's limit on a connection of its own: the server answers
+    /// before reading such a body and then closes the connection, which must not be reused.
+    async fn try_send_oversized(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Reply, reqwest::Error> {
+        let once = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        self.try_send_with(&once, method, path, token, headers, Some(body))
+            .await
+    }
+
+    async fn try_send_with(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, reqwest::Error> {
+        let mut request = client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -273,10 +306,12 @@ impl Instance {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let headers = response.headers().clone();
         let text = response.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Reply {
             status,
+            headers,
             content_type,
             text,
             json,
@@ -390,6 +425,7 @@ impl Instance {
 /// One answer, with its body as text and (when it is JSON) as a value.
 struct Reply {
     status: StatusCode,
+    headers: header::HeaderMap,
     content_type: String,
     text: String,
     json: Value,
@@ -605,8 +641,6 @@ async fn hashtag_case_variants_land_in_one_community() {
 /// A community created by a post keeps the casing the author wrote (`#Fàilte` is displayed
 /// `#Fàilte`, not `#fàilte`), as a community an administrator defines does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a community auto-created from a post is displayed lower-cased (`#fàilte`): \
-            services::communities::for_tags passes the normalised tag to create()"]
 async fn community_created_by_a_post_keeps_the_authors_casing() {
     let a = Instance::start("casing").await;
     let alice = a.member("alice", "Alice Teacher").await;
@@ -1101,12 +1135,12 @@ async fn bad_input_is_refused_clearly_and_stores_nothing() {
     let huge = serde_json::to_vec(&json!({"content": format!("{} #hwb", "x".repeat(ONE_MIB))}))
         .expect("json");
     let reply = a
-        .try_send(
+        .try_send_oversized(
             Method::POST,
             posts,
             Some(&alice),
             &[("content-type", "application/json")],
-            Some(huge),
+            huge,
         )
         .await;
     match reply {
@@ -1132,8 +1166,6 @@ async fn bad_input_is_refused_clearly_and_stores_nothing() {
 /// A post is a JSON object; serde's derive would also take a JSON array as the fields in
 /// declaration order (`["text"]` is `{"content": "text"}`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: POST /api/v1/posts with the body [\"#hwb\"] answers 201 and stores a post \
-            (serde accepts a sequence for a struct; deny_unknown_fields does not stop it)"]
 async fn a_json_array_is_not_a_post() {
     let a = Instance::start("array-body").await;
     let alice = a.member("alice", "Alice Teacher").await;
@@ -1437,8 +1469,6 @@ async fn activitypub_surface_webfinger_nodeinfo_actors_and_posts() {
 /// A community's outbox shows what the community holds, so that a server discovering it later
 /// (Lemmy, Mastodon, a newly linked national instance) can see its recent posts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a Group's outbox stays empty for posts filed while it had no remote followers \
-            (announce_in_group returns before storing an Announce when there is nobody to send to)"]
 async fn a_community_outbox_lists_its_public_posts() {
     let a = Instance::start("group-outbox").await;
     let alice = a.member("alice", "Alice Teacher").await;
@@ -1555,7 +1585,7 @@ async fn inboxes_refuse_unsigned_malformed_and_oversized_bodies() {
         big["object"]["content"] = json!("x".repeat(ONE_MIB + 1));
         let body = serde_json::to_vec(&big).expect("json");
         match a
-            .try_send(Method::POST, inbox, None, &as_json, Some(body))
+            .try_send_oversized(Method::POST, inbox, None, &as_json, body)
             .await
         {
             Ok(reply) => {
@@ -1665,9 +1695,6 @@ async fn a_post_reaches_a_member_of_another_instance_who_follows_the_community()
 /// An activity without a Signature header is refused before anything else is done with it: an
 /// unsigned request must not make the server fetch the URL it names as its actor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: an inbox POST with a Digest but no Signature header makes the server fetch the \
-            actor URL it names (attacker-chosen) before checking the signature, then answers \
-            400/404 instead of 401"]
 async fn an_unsigned_activity_is_refused_before_its_actor_is_fetched() {
     let a = Instance::start("unsigned-fetch").await;
     a.community("hwb", None).await;
@@ -1792,8 +1819,6 @@ async fn community_posts_are_paged_newest_first() {
 
 /// Every API error is `{"error": "…"}` (README), a bad query string included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: GET /api/v1/communities/hwb/posts?before=yesterday answers 400 text/plain \
-            (axum's Query rejection), not {\"error\": …}"]
 async fn a_bad_query_string_is_a_json_error() {
     let a = Instance::start("bad-query").await;
     let alice = a.member("alice", "Alice Teacher").await;
@@ -1844,8 +1869,6 @@ async fn pages_escape_what_members_wrote() {
 /// After an edit, the post's hashtags (in the API and in the `tag` array sent with the Update)
 /// are those of the new text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: PATCH /api/v1/posts/KEY with new hashtags keeps the old `hashtags` (and Note \
-            `tag`) and communities; the new #cpdlead links to /c/cpdlead, which does not exist"]
 async fn an_edit_updates_the_posts_hashtags() {
     let a = Instance::start("edit-tags").await;
     let alice = a.member("alice", "Alice Teacher").await;
@@ -1879,9 +1902,6 @@ async fn an_edit_updates_the_posts_hashtags() {
 
 /// An empty title is no title: the post is a Note, not an Article without a name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: POST /api/v1/posts with \"title\": \"  \" stores title null but kind Article, \
-            so /p/KEY is an Article without a name (posts::create tests title.is_some() before \
-            trimming)"]
 async fn an_empty_title_makes_a_note() {
     let a = Instance::start("empty-title").await;
     let alice = a.member("alice", "Alice Teacher").await;
@@ -1893,4 +1913,41 @@ async fn an_empty_title_makes_a_note() {
     reply.expect(StatusCode::OK, "GET the post");
     assert_eq!(reply.json["type"], "Note", "{}", reply.text);
     assert!(reply.json.get("name").is_none(), "{}", reply.text);
+}
+
+/// After refusing a body over the limit without reading it, the server closes the connection;
+/// it must say so (`Connection: close`), or a client with a pool of kept-alive connections (a
+/// remote server delivering activities) fails its next request on that connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_oversized_body_does_not_break_the_next_request() {
+    let a = Instance::start("keep-alive").await;
+    let body = serde_json::to_vec(&json!({"pad": "x".repeat(ONE_MIB + 1)})).expect("json");
+    for round in 0..20 {
+        let reply = a
+            .try_send(
+                Method::POST,
+                "/inbox",
+                None,
+                &[("content-type", AP_JSON)],
+                Some(body.clone()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the oversized POST: {e:?}"));
+        reply.client_error(StatusCode::PAYLOAD_TOO_LARGE, "an oversized POST");
+        let connection = reply
+            .headers
+            .get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        assert_eq!(
+            connection, "close",
+            "round {round}: the 413 says the connection closes"
+        );
+        let next = a
+            .try_send(Method::GET, "/nodeinfo/2.1", None, &[], None)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the request after it: {e:?}"));
+        next.expect(StatusCode::OK, "the request after an oversized POST");
+    }
 }

@@ -70,10 +70,11 @@ enum Outcome {
 
 /// The delay before retry number `attempt` (1-based): base, 2×base, 4×base…
 pub fn retry_delay(base_secs: u64, attempt: i32) -> ChronoDuration {
+    /// No single wait is longer than this, whatever the base and attempt.
+    const LONGEST: u64 = 30 * 24 * 3600;
     let exponent = (attempt.max(1) - 1).min(20) as u32;
-    ChronoDuration::seconds(
-        (base_secs.saturating_mul(1u64 << exponent)).min(i64::MAX as u64 / 2) as i64,
-    )
+    let secs = base_secs.saturating_mul(1u64 << exponent).min(LONGEST);
+    ChronoDuration::seconds(secs as i64)
 }
 
 /// Runs until the process ends.

@@ -3,7 +3,10 @@
 use super::{negotiate::wants_activity_json, pages};
 use crate::{
     error::Error,
-    federation::{actor::DbActor, context, json},
+    federation::{
+        actor::{DbActor, GROUP, PERSON},
+        context, json,
+    },
     services::{members, posts, views},
     state::Ctx,
     store::{actor, follow, outbox_activity},
@@ -13,7 +16,7 @@ use activitypub_federation::{
 };
 use axum::{
     extract::Path,
-    http::HeaderMap,
+    http::{HeaderMap, Uri},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -33,12 +36,22 @@ pub fn router() -> Router {
         .route("/c/{name}/featured", get(featured))
 }
 
-async fn local_actor(ctx: &Ctx, name: &str) -> Result<actor::Model, Error> {
-    let normalized = crate::hashtag::normalize(name)
-        .map_err(|_| Error::NotFound(format!("no actor {name:?} on this instance")))?;
-    members::find_local(ctx.app_data(), &normalized)
+/// The local actor a `/u/NAME` (member) or `/c/NAME` (community) path names.
+async fn local_actor(ctx: &Ctx, uri: &Uri, name: &str) -> Result<actor::Model, Error> {
+    let not_found = || Error::NotFound(format!("no actor {name:?} on this instance"));
+    let normalized = crate::hashtag::normalize(name).map_err(|_| not_found())?;
+    let found = members::find_local(ctx.app_data(), &normalized)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no actor {name:?} on this instance")))
+        .ok_or_else(not_found)?;
+    let wanted = if uri.path().starts_with("/c/") {
+        GROUP
+    } else {
+        PERSON
+    };
+    if found.kind != wanted {
+        return Err(not_found());
+    }
+    Ok(found)
 }
 
 fn activity_json(value: impl serde::Serialize) -> Response {
@@ -52,16 +65,17 @@ async fn instance_actor(ctx: Ctx) -> Result<Response, Error> {
 
 async fn actor_document(
     ctx: Ctx,
+    uri: Uri,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    let found = local_actor(&ctx, &name).await?;
+    let found = local_actor(&ctx, &uri, &name).await?;
     if wants_activity_json(&headers) {
         let actor = DbActor::new(found)?;
         return Ok(activity_json(actor.into_json(&ctx).await?));
     }
     let state = ctx.app_data();
-    if found.kind == crate::federation::actor::GROUP {
+    if found.kind == GROUP {
         let community = views::community_view(state, &found).await?;
         let items = posts::in_community(state, None, &found, 30, None).await?;
         Ok(pages::community(state, &community, &items))
@@ -71,8 +85,8 @@ async fn actor_document(
 }
 
 /// The actor's recent public activities, newest first.
-async fn outbox(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
-    let found = local_actor(&ctx, &name).await?;
+async fn outbox(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &uri, &name).await?;
     let rows = outbox_activity::Entity::find()
         .filter(outbox_activity::Column::ActorId.eq(found.id))
         .filter(outbox_activity::Column::Kind.is_in(["Create", "Announce"]))
@@ -101,8 +115,8 @@ async fn outbox(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
 }
 
 /// The number of followers; who they are is not published.
-async fn followers(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
-    let found = local_actor(&ctx, &name).await?;
+async fn followers(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &uri, &name).await?;
     let total = follow::Entity::find()
         .filter(follow::Column::TargetId.eq(found.id))
         .filter(follow::Column::State.eq(follow::ACCEPTED))
@@ -116,8 +130,8 @@ async fn followers(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error
 }
 
 /// Pinned posts of a community (none can be pinned yet).
-async fn featured(ctx: Ctx, Path(name): Path<String>) -> Result<Response, Error> {
-    let found = local_actor(&ctx, &name).await?;
+async fn featured(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &uri, &name).await?;
     Ok(activity_json(j!({
         "id": format!("{}/featured", found.ap_id),
         "type": "OrderedCollection",

@@ -41,13 +41,40 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => Error::BadRequest("the body is too large".into()),
-                _ => Error::BadRequest(rejection.body_text()),
-            }),
+        let value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
+            Err(rejection) => {
+                return Err(match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => {
+                        Error::BadRequest("the body is too large".into())
+                    }
+                    _ => Error::BadRequest(rejection.body_text()),
+                })
+            }
+        };
+        // Serde would read a struct from an array too; the API takes objects only.
+        if !value.is_object() {
+            return Err(Error::BadRequest("the body must be a JSON object".into()));
         }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
+    }
+}
+
+/// Query parameters whose rejection is a 400 in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Error> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|rejection| Error::BadRequest(rejection.body_text()))
     }
 }
 
@@ -117,7 +144,7 @@ async fn community_posts(
     ctx: Ctx,
     MaybeMember(m): MaybeMember,
     Path(tag): Path<String>,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<serde_json::Value>, Error> {
     let c = follows::resolve_community(&ctx, &tag).await?;
     let items = posts::in_community(

@@ -72,6 +72,15 @@ async fn handle(ctx: Ctx, owner: Option<actor::Model>, request: Request) -> Resp
             return Error::BadRequest(format!("the body is not JSON: {e}")).into_response();
         }
     };
+    // Refuse unsigned requests before the federation crate fetches the actor they name:
+    // an unauthenticated request must not make us fetch an address of its choosing.
+    if !parts.headers.contains_key("signature") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "the request has no HTTP signature (no Signature header); activities must be signed"})),
+        )
+            .into_response();
+    }
     let rebuilt = Request::from_parts(parts, Body::from(bytes));
     let activity = match ActivityData::from_request(rebuilt, &()).await {
         Ok(a) => a,
@@ -119,6 +128,8 @@ fn describe(e: &Error) -> String {
 fn too_large() -> Response {
     (
         StatusCode::PAYLOAD_TOO_LARGE,
+        // The rest of the body is not read, so the connection cannot be reused.
+        [(axum::http::header::CONNECTION, "close")],
         Json(json!({"error": format!("the body is larger than {MAX_BODY_BYTES} bytes")})),
     )
         .into_response()

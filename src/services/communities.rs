@@ -122,13 +122,14 @@ pub async fn list_local(state: &AppState) -> Result<Vec<actor::Model>> {
 
 /// The local communities for these normalised tags, creating missing ones when the instance's
 /// policy allows it.
-pub async fn for_tags(state: &AppState, tags: &[String]) -> Result<Vec<actor::Model>> {
+/// `tags` are `(normalised, as written)`; a new community keeps the written casing.
+pub async fn for_tags(state: &AppState, tags: &[(String, String)]) -> Result<Vec<actor::Model>> {
     let mut found = Vec::new();
-    for tag in tags {
+    for (tag, written) in tags {
         match find_local(state, tag).await? {
             Some(c) => found.push(c),
             None if state.config.communities.auto_create => {
-                match create(state, tag, None, None).await {
+                match create(state, written, None, None).await {
                     Ok(c) => found.push(c),
                     // A member owns that name, or it is reserved: the tag stays a plain tag.
                     Err(Error::Conflict(_)) | Err(Error::BadRequest(_)) => {

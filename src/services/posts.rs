@@ -88,13 +88,14 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
             ))
         })?,
     };
-    let mut tags = hashtag::extract(&input.content);
+    let mut written = hashtag::extract_as_written(&input.content);
     for requested in &input.communities {
         let tag = hashtag::normalize(requested).map_err(|e| Error::BadRequest(e.to_string()))?;
-        if !tags.contains(&tag) {
-            tags.push(tag);
+        if !written.iter().any(|(t, _)| *t == tag) {
+            written.push((tag, requested.trim().trim_start_matches('#').to_owned()));
         }
     }
+    let tags: Vec<String> = written.iter().map(|(t, _)| t.clone()).collect();
     for requested in &input.communities {
         // Explicitly chosen communities must exist (or be creatable).
         if communities::find_local(state, requested).await?.is_none()
@@ -111,7 +112,11 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
                 .to_string(),
         ),
     };
-    let groups = communities::for_tags(state, &tags).await?;
+    let groups = communities::for_tags(state, &written).await?;
+    let title = input
+        .title
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
     let key = uuid::Uuid::new_v4().to_string();
     let ap_id = state.url(&format!("/p/{key}"));
     let now = Utc::now();
@@ -120,16 +125,8 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
         key: Set(key),
         ap_id: Set(ap_id.clone()),
         author_id: Set(author.id),
-        kind: Set(if input.title.is_some() {
-            "Article"
-        } else {
-            "Note"
-        }
-        .into()),
-        title: Set(input
-            .title
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())),
+        kind: Set(if title.is_some() { "Article" } else { "Note" }.into()),
+        title: Set(title),
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),
         summary: Set(input.summary.filter(|s| !s.trim().is_empty())),
@@ -187,6 +184,15 @@ pub async fn update(
         .unwrap_or_else(|| existing.source.clone().unwrap_or_default());
     let title = edit.title.clone().or_else(|| existing.title.clone());
     check_text(&content, title.as_deref())?;
+    // Hashtags added by the edit place the post in those communities too; it stays in the
+    // ones it was already shared to.
+    let mut tags: Vec<String> = serde_json::from_str(&existing.hashtags).unwrap_or_default();
+    let added: Vec<(String, String)> = hashtag::extract_as_written(&content)
+        .into_iter()
+        .filter(|(t, _)| !tags.contains(t))
+        .collect();
+    tags.extend(added.iter().map(|(t, _)| t.clone()));
+    let new_groups = communities::for_tags(state, &added).await?;
     let now = Utc::now();
     let txn = state.db.begin().await?;
     let mut active: post::ActiveModel = existing.clone().into();
@@ -195,7 +201,22 @@ pub async fn update(
         active.source = Set(Some(c));
     }
     if let Some(t) = edit.title {
-        active.title = Set(Some(t.trim().to_owned()).filter(|t| !t.is_empty()));
+        let t = Some(t.trim().to_owned()).filter(|t| !t.is_empty());
+        active.kind = Set(if t.is_some() { "Article" } else { "Note" }.into());
+        active.title = Set(t);
+    }
+    active.hashtags =
+        Set(serde_json::to_string(&tags).map_err(|e| Error::Internal(e.to_string()))?);
+    for g in &new_groups {
+        post_community::Entity::insert(post_community::ActiveModel {
+            post_id: Set(existing.id),
+            community_id: Set(g.id),
+            announced: Set(false),
+            created_at: Set(now),
+        })
+        .on_conflict_do_nothing()
+        .exec(&txn)
+        .await?;
     }
     if let Some(s) = edit.summary {
         active.summary = Set(Some(s).filter(|s| !s.trim().is_empty()));
@@ -207,6 +228,13 @@ pub async fn update(
         let note = note::to_json(&txn, state, &saved).await?;
         let update = author_activity(state, author, "Update", to_value(&note)?, &note);
         propagate(&txn, state, author, &saved, &update, Verb::Update).await?;
+        // Communities new to the post announce it as a new post.
+        let create = author_activity(state, author, "Create", to_value(&note)?, &note);
+        for g in &new_groups {
+            if mark_announced(&txn, saved.id, g.id).await? {
+                announce_in_group(&txn, state, g, &saved, &create, Verb::Create).await?;
+            }
+        }
     }
     txn.commit().await?;
     state.delivery_wakeup.notify_one();

@@ -161,9 +161,10 @@ pub async fn announce_in_group<C: ConnectionTrait>(
         addressing::remote_follower_inboxes(conn, group.id).await?,
         &post_id,
     );
-    if followers.is_empty() {
+    if followers.is_empty() && verb != Verb::Create {
         return Ok(0);
     }
+    let followers_were_empty = followers.is_empty();
     let (groups, people): (Vec<FollowerInbox>, Vec<FollowerInbox>) = followers
         .into_iter()
         .partition(|f| verb != Verb::Create || f.is_group_like());
@@ -204,7 +205,8 @@ pub async fn announce_in_group<C: ConnectionTrait>(
         )
         .await?;
     }
-    if !people.is_empty() {
+    // With no followers yet, the Announce is still recorded: the Group's outbox is its history.
+    if !people.is_empty() || queued == 0 && verb == Verb::Create && followers_were_empty {
         // Mastodon accepts an embedded object only from the object's own origin.
         let object = if origin_of(&post_id) == state.origin() {
             serde_json::to_value(note::to_json(conn, state, post).await?)
