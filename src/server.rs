@@ -24,13 +24,31 @@ const LINK_SYNC_EVERY: Duration = Duration::from_secs(600);
 pub async fn build(config: Config) -> Result<FederationConfig<AppState>> {
     let db = store::connect(&config.database_url).await?;
     let instance_actor = ensure_instance_actor(&db, &config).await?;
+    let http = delivery_client(config.dev_mode())?;
     let state = AppState(Arc::new(Inner {
         config,
         db,
         delivery_wakeup: Arc::new(Notify::new()),
         instance_actor,
+        http,
+        signing_keys: Default::default(),
     }));
     federation::federation_config(state).await
+}
+
+/// Outside development mode the client refuses host names that resolve to loopback or private
+/// addresses, so a remote actor cannot aim our deliveries at internal services.
+fn delivery_client(dev_mode: bool) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("Cairn/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(
+            activitypub_federation::resolver::ValidatingDnsResolver::new(vec![], !dev_mode),
+        ))
+        .build()
+        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))
 }
 
 async fn ensure_instance_actor(db: &DatabaseConnection, config: &Config) -> Result<actor::Model> {

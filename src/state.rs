@@ -16,6 +16,10 @@ pub struct Inner {
     pub delivery_wakeup: Arc<Notify>,
     /// The instance's `Application` actor, which signs our outgoing fetches.
     pub instance_actor: actor::Model,
+    /// The client deliveries are sent with.
+    pub http: reqwest::Client,
+    /// Parsed signing keys of local actors.
+    pub signing_keys: crate::federation::signing::KeyCache,
 }
 
 impl std::ops::Deref for AppState {

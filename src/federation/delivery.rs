@@ -2,21 +2,16 @@
 //! through the federation crate, and records the outcome. Woken at once when deliveries are
 //! queued; retries back off exponentially and are finally given up and recorded.
 
-use super::actor::DbActor;
+use super::signing::signed_headers;
 use crate::{
     error::Error,
     state::AppState,
     store::{actor, delivery_queue, outbox_activity},
 };
-use activitypub_federation::{
-    activity_sending::SendActivityTask,
-    config::{Data, FederationConfig},
-    traits::Activity,
-};
+use activitypub_federation::config::{Data, FederationConfig};
+use bytes::Bytes;
 use chrono::{Duration as ChronoDuration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde::Serialize;
-use serde_json::Value;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::{mpsc, Semaphore};
 use url::Url;
@@ -25,38 +20,6 @@ use url::Url;
 const LEASE_SECS: i64 = 120;
 /// Rows written by another process (`cairn admin`, another server) are found by this check.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
-
-/// An already-built activity, signed and sent as stored.
-#[derive(Debug)]
-pub struct StoredActivity {
-    id: Url,
-    actor: Url,
-    body: Value,
-}
-
-impl Serialize for StoredActivity {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.body.serialize(s)
-    }
-}
-
-#[async_trait::async_trait]
-impl Activity for StoredActivity {
-    type DataType = AppState;
-    type Error = Error;
-    fn id(&self) -> &Url {
-        &self.id
-    }
-    fn actor(&self) -> &Url {
-        &self.actor
-    }
-    async fn verify(&self, _: &Data<AppState>) -> Result<(), Error> {
-        Err(Error::Internal("stored activities are only sent".into()))
-    }
-    async fn receive(self, _: &Data<AppState>) -> Result<(), Error> {
-        Err(Error::Internal("stored activities are only sent".into()))
-    }
-}
 
 enum Outcome {
     Delivered(i64),
@@ -174,7 +137,15 @@ pub async fn flush(data: &Data<AppState>) -> Result<usize, Error> {
     }
 }
 
-type Prepared = Result<SendActivityTask, String>;
+/// A claimed delivery with everything needed to sign and send it, or why it cannot be sent.
+type Prepared = Result<Ready, String>;
+
+struct Ready {
+    inbox: Url,
+    body: Bytes,
+    key: Arc<aws_lc_rs::rsa::KeyPair>,
+    key_id: String,
+}
 
 async fn claim_batch(
     data: &Data<AppState>,
@@ -195,57 +166,63 @@ async fn claim_batch(
         .map(|a| (a.id, a))
         .collect();
     let actor_ids: Vec<i64> = activities.values().map(|a| a.actor_id).collect();
-    let actors: HashMap<i64, DbActor> = actor::Entity::find()
+    let actors: HashMap<i64, actor::Model> = actor::Entity::find()
         .filter(actor::Column::Id.is_in(actor_ids))
         .all(&state.db)
         .await?
         .into_iter()
-        .filter_map(|a| DbActor::new(a).ok().map(|d| (d.0.id, d)))
+        .map(|a| (a.id, a))
         .collect();
-    let mut parsed: HashMap<i64, Result<StoredActivity, String>> = HashMap::new();
-    let mut out = Vec::with_capacity(claims.len());
-    for claim in claims {
-        let Some(activity) = activities.get(&claim.activity_id) else {
-            out.push((claim, Err("activity no longer exists".to_string())));
-            continue;
-        };
-        let Some(actor) = actors.get(&activity.actor_id) else {
-            out.push((claim, Err("sending actor no longer exists".to_string())));
-            continue;
-        };
-        let stored = parsed
-            .entry(activity.id)
-            .or_insert_with(|| parse_stored(activity, actor));
-        let prepared = match stored {
-            Err(e) => Err(e.clone()),
-            Ok(stored) => match Url::parse(&claim.inbox) {
-                Err(e) => Err(format!("inbox {} is not a URL: {e}", claim.inbox)),
-                Ok(inbox) => {
-                    match SendActivityTask::prepare(stored, actor, vec![inbox], data).await {
-                        Ok(mut tasks) => tasks
-                            .pop()
-                            .ok_or_else(|| "inbox refused by the URL policy".to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        };
-        out.push((claim, prepared));
-    }
+    let mut bodies: HashMap<i64, Bytes> = HashMap::new();
+    let dev_mode = state.config.dev_mode();
+    let out = claims
+        .into_iter()
+        .map(|claim| {
+            let ready = (|| {
+                let activity = activities
+                    .get(&claim.activity_id)
+                    .ok_or("the activity no longer exists")?;
+                let actor = actors
+                    .get(&activity.actor_id)
+                    .ok_or("the sending actor no longer exists")?;
+                let pem = actor
+                    .private_key_pem
+                    .as_deref()
+                    .ok_or("the sending actor has no private key")?;
+                let key = state.signing_keys.get_or_parse(actor.id, pem)?;
+                let inbox = check_inbox(&claim.inbox, dev_mode)?;
+                let body = bodies
+                    .entry(activity.id)
+                    .or_insert_with(|| Bytes::from(activity.body.clone()))
+                    .clone();
+                Ok(Ready {
+                    inbox,
+                    body,
+                    key,
+                    key_id: format!("{}#main-key", actor.ap_id),
+                })
+            })()
+            .map_err(|e: String| e);
+            (claim, ready)
+        })
+        .collect();
     Ok(out)
 }
 
-fn parse_stored(
-    activity: &outbox_activity::Model,
-    actor: &DbActor,
-) -> Result<StoredActivity, String> {
-    let body: Value = serde_json::from_str(&activity.body).map_err(|e| e.to_string())?;
-    let id = Url::parse(&activity.ap_id).map_err(|e| e.to_string())?;
-    Ok(StoredActivity {
-        id,
-        actor: actor.ap_id(),
-        body,
-    })
+/// Deliveries go only to http(s) inboxes with a host name; plain http and IP addresses only in
+/// development mode.
+fn check_inbox(inbox: &str, dev_mode: bool) -> Result<Url, String> {
+    let url = Url::parse(inbox).map_err(|e| format!("inbox {inbox} is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if dev_mode => {}
+        other => return Err(format!("inbox {inbox}: scheme {other} is not allowed")),
+    }
+    match url.host() {
+        Some(url::Host::Domain(_)) => Ok(url),
+        Some(_) if dev_mode => Ok(url),
+        _ => Err(format!("inbox {inbox} must name a host, not an address")),
+    }
 }
 
 async fn send_one(
@@ -254,32 +231,62 @@ async fn send_one(
     task: Prepared,
 ) -> Outcome {
     let attempts = claim.attempts + 1;
-    match task {
-        Err(error) => Outcome::Failed {
-            id: claim.id,
-            attempts,
-            error,
-            permanent: true,
-        },
-        Ok(task) => match task.sign_and_send(data).await {
-            Ok(()) => {
-                tracing::debug!("delivered {} to {}", claim.id, claim.inbox);
-                Outcome::Delivered(claim.id)
-            }
-            Err(e) => {
-                tracing::info!(
-                    "delivery {} to {} failed (attempt {attempts}): {e}",
-                    claim.id,
-                    claim.inbox
-                );
-                Outcome::Failed {
-                    id: claim.id,
-                    attempts,
-                    error: e.to_string(),
-                    permanent: false,
-                }
-            }
-        },
+    let failed = |error: String, permanent: bool| Outcome::Failed {
+        id: claim.id,
+        attempts,
+        error,
+        permanent,
+    };
+    let ready = match task {
+        Ok(r) => r,
+        Err(error) => return failed(error, true),
+    };
+    let headers = match signed_headers(&ready.key, &ready.key_id, &ready.inbox, &ready.body) {
+        Ok(h) => h,
+        Err(error) => return failed(error, true),
+    };
+    let state = data.app_data();
+    let response = state
+        .http
+        .post(ready.inbox.clone())
+        .headers(headers)
+        .body(ready.body)
+        .send()
+        .await;
+    match response {
+        Ok(r) if r.status().is_success() => {
+            tracing::debug!("delivered {} to {}", claim.id, claim.inbox);
+            Outcome::Delivered(claim.id)
+        }
+        Ok(r) => {
+            let status = r.status();
+            let text: String = r
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
+            // A 4xx is the receiver's decision about this activity; sending it again would get
+            // the same answer. Timeouts and rate limits are worth another try.
+            let permanent = status.is_client_error()
+                && status != reqwest::StatusCode::REQUEST_TIMEOUT
+                && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+            tracing::info!(
+                "delivery {} to {} answered {status}: {text}",
+                claim.id,
+                claim.inbox
+            );
+            failed(format!("{status}: {text}"), permanent)
+        }
+        Err(e) => {
+            tracing::info!(
+                "delivery {} to {} failed (attempt {attempts}): {e}",
+                claim.id,
+                claim.inbox
+            );
+            failed(e.to_string(), false)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod json;
 pub mod note;
 pub mod outbox;
 pub mod sanitize;
+pub mod signing;
 
 use crate::state::AppState;
 use activitypub_federation::config::FederationConfig;
@@ -34,6 +35,9 @@ pub fn context() -> Value {
         }
     ])
 }
+
+/// The media type of ActivityPub requests and responses.
+pub const CONTENT_TYPE: &str = "application/activity+json";
 
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
