@@ -3,30 +3,15 @@
 //! recorded. Prints deliveries per second. Run: `cargo bench --bench fanout` (N from
 //! `FANOUT_FOLLOWERS`, default 5000).
 
-use axum::{http::StatusCode, routing::post, Router};
+mod support;
+
 use cairn::{
-    config::Config,
     server,
     services::{communities, members, posts},
-    store::{actor, delivery, follow},
+    store::delivery,
 };
-use chrono::Utc;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use std::time::{Duration, Instant};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -35,116 +20,23 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
     let dir = tempfile::tempdir().expect("temp dir");
+    let sink = support::Sink::default();
+    let sink_origin = sink.start().await;
 
-    // The sink: every inbox answers 202 and is counted.
-    let received = Arc::new(AtomicUsize::new(0));
-    let counter = received.clone();
-    let sink = Router::new().route(
-        "/inbox/{n}",
-        post(move || {
-            let c = counter.clone();
-            async move {
-                c.fetch_add(1, Ordering::Relaxed);
-                StatusCode::ACCEPTED
-            }
-        }),
-    );
-    let sink_port = free_port();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", sink_port))
-        .await
-        .expect("sink listens");
-    tokio::spawn(async move { axum::serve(listener, sink).await });
-
-    let port = free_port();
-    let config = Config {
-        domain: format!("localhost:{port}"),
-        bind: SocketAddr::from(([127, 0, 0, 1], port)),
-        database_url: format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
-        ..Config::default()
-    };
-    let federation = server::build(config).await.expect("instance builds");
-    let state = federation.to_request_data().app_data().clone();
+    let (federation, state) = support::instance(dir.path(), "fanout").await;
     let group = communities::create(&state, "hwb", None, None)
         .await
         .expect("community");
     let (author, _) = members::create(&state, "alice", None)
         .await
         .expect("member");
-
-    // N remote followers, each with its own inbox (no shared inbox to collapse them).
-    let now = Utc::now();
-    let rows: Vec<actor::ActiveModel> = (0..followers)
-        .map(|i| {
-            let origin = format!("http://localhost:{sink_port}");
-            actor::ActiveModel {
-                ap_id: Set(format!("{origin}/users/f{i}")),
-                kind: Set("Person".into()),
-                name: Set(format!("f{i}")),
-                local_name: Set(None),
-                display_name: Set(None),
-                summary: Set(None),
-                inbox: Set(format!("{origin}/inbox/{i}")),
-                shared_inbox: Set(None),
-                outbox: Set(None),
-                followers_url: Set(None),
-                public_key_pem: Set(String::new()),
-                private_key_pem: Set(None),
-                local: Set(false),
-                origin: Set(origin),
-                last_refreshed_at: Set(now),
-                created_at: Set(now),
-                ..Default::default()
-            }
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        actor::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&state.db)
-            .await
-            .expect("followers stored");
-    }
-    let ids: Vec<i64> = actor::Entity::find()
-        .filter(actor::Column::Local.eq(false))
-        .all(&state.db)
-        .await
-        .expect("followers")
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
-    let follows: Vec<follow::ActiveModel> = ids
-        .iter()
-        .map(|id| follow::ActiveModel {
-            follower_id: Set(*id),
-            target_id: Set(group.id),
-            state: Set(follow::ACCEPTED.into()),
-            activity_id: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        })
-        .collect();
-    for chunk in follows.chunks(500) {
-        follow::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&state.db)
-            .await
-            .expect("follows stored");
-    }
+    support::add_followers(&state, group.id, &sink_origin, followers).await;
 
     let _running = server::start(federation).await.expect("instance starts");
     let started = Instant::now();
-    posts::create(
-        &state,
-        &author,
-        posts::NewPost {
-            content: "Fan-out benchmark #hwb".into(),
-            title: None,
-            visibility: None,
-            communities: vec![],
-            in_reply_to: None,
-            summary: None,
-        },
-    )
-    .await
-    .expect("post");
+    posts::create(&state, &author, support::new_post("Fan-out benchmark #hwb"))
+        .await
+        .expect("post");
     let queued = started.elapsed();
     let deadline = started + Duration::from_secs(300);
     loop {
@@ -169,6 +61,6 @@ async fn main() {
         queued.as_secs_f64() * 1000.0,
         elapsed.as_secs_f64(),
         delivered as f64 / elapsed.as_secs_f64(),
-        received.load(Ordering::Relaxed)
+        sink.count()
     );
 }
