@@ -1,18 +1,14 @@
-//! Receiving: every inbound activity is signature-checked by the federation crate (digest,
-//! signature, the actor fetched from its origin), then handled once.
+//! Receiving: every inbound activity's HTTP signature is checked (`signature_check`), its
+//! actor fetched from its origin, and then it is handled once.
 
+use super::signature_check;
 use super::{activities, actor::DbActor, json};
 use crate::{
     error::Error,
     state::AppState,
     store::{actor, received_activity},
 };
-use activitypub_federation::{
-    axum::inbox::{receive_activity, ActivityData},
-    config::Data,
-    fetch::object_id::ObjectId,
-    traits::Activity,
-};
+use activitypub_federation::{config::Data, fetch::object_id::ObjectId, traits::Activity};
 use chrono::Utc;
 use sea_orm::{EntityTrait, Set};
 use serde::{de::Error as _, Deserialize, Deserializer};
@@ -109,16 +105,99 @@ impl Activity for InboundActivity {
     }
 }
 
-/// Verifies and handles one inbox POST for `owner`'s inbox (or the shared inbox).
+/// Verifies and handles one inbox POST for `owner`'s inbox (or the shared inbox): the
+/// signature is read and the body digest checked before anything is fetched; then the signer
+/// (who must be the activity's actor, or of its origin) is fetched and the signature verified,
+/// with one refetch of the key if it fails (the actor may have rotated it).
 pub async fn receive(
-    activity: ActivityData,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
     owner: Option<actor::Model>,
     data: &Data<AppState>,
 ) -> Result<(), Error> {
-    INBOX_OWNER
-        .scope(
-            owner,
-            receive_activity::<InboundActivity, DbActor, AppState>(activity, data),
-        )
-        .await
+    let state = data.app_data();
+    let header = |name: &str| {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            // HTTP/2 and some proxies drop Host; it is our own domain.
+            (name == "host").then(|| state.config.domain.clone())
+        } else {
+            Some(values.join(", "))
+        }
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let origin = state.origin();
+    let signed = signature_check::parse(&signature_check::RequestParts {
+        method: parts.method.as_str(),
+        path_and_query,
+        origin: &origin,
+        header: &header,
+        body,
+        now: std::time::SystemTime::now(),
+    })
+    .map_err(|e| Error::Unauthorized(e.to_string()))?;
+
+    let activity: InboundActivity = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("the activity could not be read: {e}")))?;
+    let key_id = Url::parse(&signed.key_id)
+        .map_err(|_| Error::Unauthorized(format!("keyId {:?} is not a URL", signed.key_id)))?;
+    if !super::same_origin(&key_id, &activity.actor) {
+        return Err(Error::Unauthorized(format!(
+            "the request is signed by {key_id}, which does not speak for {}",
+            activity.actor
+        )));
+    }
+    check_activity_urls(&activity, state)?;
+
+    let actor_id = ObjectId::<DbActor>::from(activity.actor.clone());
+    let signer = actor_id.dereference(data).await.map_err(|e| {
+        Error::Unauthorized(format!(
+            "could not fetch the signing actor {}: {e}",
+            activity.actor
+        ))
+    })?;
+    if signature_check::verify(&signed, &signer.0.public_key_pem).is_err() {
+        let refreshed = actor_id.dereference_forced(data).await.map_err(|e| {
+            Error::Unauthorized(format!(
+                "could not fetch the signing actor {}: {e}",
+                activity.actor
+            ))
+        })?;
+        signature_check::verify(&signed, &refreshed.0.public_key_pem)
+            .map_err(|e| Error::Unauthorized(e.to_string()))?;
+    }
+
+    activity.verify(data).await?;
+    INBOX_OWNER.scope(owner, activity.receive(data)).await
+}
+
+/// An activity's id is an http(s) URL of its actor's origin, and never one of ours.
+fn check_activity_urls(activity: &InboundActivity, state: &AppState) -> Result<(), Error> {
+    for url in [&activity.id, &activity.actor] {
+        match url.scheme() {
+            "https" => {}
+            "http" if state.config.dev_mode() => {}
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "{url}: scheme {other} is not allowed"
+                )))
+            }
+        }
+    }
+    if super::origin_of(&activity.id) == state.origin() {
+        return Err(Error::BadRequest(format!(
+            "activity {} claims to come from this instance",
+            activity.id
+        )));
+    }
+    Ok(())
 }

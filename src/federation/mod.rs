@@ -10,6 +10,7 @@ pub mod json;
 pub mod note;
 pub mod outbox;
 pub mod sanitize;
+pub mod signature_check;
 pub mod signing;
 
 use crate::state::AppState;
