@@ -70,6 +70,18 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// Which servers federate with this one (see `federation::policy`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// When non-empty, only these servers federate (an allowlist).
+    pub allow: Vec<String>,
+    /// These servers never federate.
+    pub block: Vec<String>,
+    /// Serve our ActivityPub documents only to signed requests from allowed servers.
+    pub authorized_fetch: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -81,6 +93,7 @@ pub struct Config {
     pub dev_mode: Option<bool>,
     pub communities: CommunitiesConfig,
     pub delivery: DeliveryConfig,
+    pub federation: FederationConfig,
 }
 
 impl Default for Config {
@@ -93,6 +106,7 @@ impl Default for Config {
             dev_mode: None,
             communities: CommunitiesConfig::default(),
             delivery: DeliveryConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -157,6 +171,15 @@ impl Config {
         if let Some(v) = get("CAIRN_DELIVERY_RETRY_BASE_SECS") {
             self.delivery.retry_base_secs = parse_var("CAIRN_DELIVERY_RETRY_BASE_SECS", v)?;
         }
+        if let Some(v) = get("CAIRN_FEDERATION_ALLOW") {
+            self.federation.allow = split_list(&v);
+        }
+        if let Some(v) = get("CAIRN_FEDERATION_BLOCK") {
+            self.federation.block = split_list(&v);
+        }
+        if let Some(v) = get("CAIRN_AUTHORIZED_FETCH") {
+            self.federation.authorized_fetch = parse_bool("CAIRN_AUTHORIZED_FETCH", v)?;
+        }
         if let Some(v) = get("CAIRN_DELIVERY_MAX_ATTEMPTS") {
             self.delivery.max_attempts = parse_var("CAIRN_DELIVERY_MAX_ATTEMPTS", v)?;
         }
@@ -216,6 +239,13 @@ impl Config {
         format!("{}://{}", self.scheme(), self.domain)
     }
 
+    pub fn policy(&self) -> crate::federation::policy::Policy {
+        crate::federation::policy::Policy {
+            allow: self.federation.allow.clone(),
+            block: self.federation.block.clone(),
+        }
+    }
+
     pub fn instance_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| self.domain.clone())
     }
@@ -230,6 +260,16 @@ where
         reason: e.to_string(),
         value,
     })
+}
+
+/// `a.example, b.example` → two entries.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {

@@ -175,6 +175,7 @@ async fn claim_batch(
         .collect();
     let mut bodies: HashMap<i64, Bytes> = HashMap::new();
     let dev_mode = state.config.dev_mode();
+    let policy = state.config.policy();
     let out = claims
         .into_iter()
         .map(|claim| {
@@ -191,6 +192,9 @@ async fn claim_batch(
                     .ok_or("the sending actor has no private key")?;
                 let key = state.signing_keys.get_or_parse(actor.id, pem)?;
                 let inbox = check_inbox(&claim.inbox, dev_mode)?;
+                if !policy.allows(&inbox) {
+                    return Err(crate::federation::policy::Policy::refusal(&inbox));
+                }
                 let body = bodies
                     .entry(activity.id)
                     .or_insert_with(|| Bytes::from(activity.body.clone()))

@@ -136,6 +136,14 @@ pub async fn receive(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let origin = state.origin();
+    let activity: InboundActivity = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("the activity could not be read: {e}")))?;
+    let policy = state.config.policy();
+    if !policy.allows(&activity.actor) {
+        return Err(Error::Forbidden(super::policy::Policy::refusal(
+            &activity.actor,
+        )));
+    }
     let signed = signature_check::parse(&signature_check::RequestParts {
         method: parts.method.as_str(),
         path_and_query,
@@ -146,8 +154,6 @@ pub async fn receive(
     })
     .map_err(|e| Error::Unauthorized(e.to_string()))?;
 
-    let activity: InboundActivity = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("the activity could not be read: {e}")))?;
     let key_id = Url::parse(&signed.key_id)
         .map_err(|_| Error::Unauthorized(format!("keyId {:?} is not a URL", signed.key_id)))?;
     if !super::same_origin(&key_id, &activity.actor) {

@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod json;
 pub mod note;
 pub mod outbox;
+pub mod policy;
 pub mod sanitize;
 pub mod signature_check;
 pub mod signing;
@@ -52,14 +53,36 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
     a.origin() == b.origin()
 }
 
+/// The client remote objects are fetched with. Outside development mode it refuses host names
+/// that resolve to loopback or private addresses (whatever the build profile).
+fn fetch_client(
+    dev_mode: bool,
+) -> Result<reqwest_middleware::ClientWithMiddleware, crate::error::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("Cairn/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(
+            activitypub_federation::resolver::ValidatingDnsResolver::new(vec![], !dev_mode),
+        ))
+        .build()
+        .map_err(|e| crate::error::Error::Internal(format!("HTTP client: {e}")))?;
+    Ok(client.into())
+}
+
 pub async fn federation_config(
     state: AppState,
 ) -> Result<FederationConfig<AppState>, crate::error::Error> {
     let dev = state.config.dev_mode();
     let domain = state.config.domain.clone();
     let signer = actor::DbActor::new(state.instance_actor.clone())?;
+    let policy = state.config.policy();
+    let client = fetch_client(dev)?;
     FederationConfig::builder()
         .domain(domain)
+        .client(client)
+        .url_verifier(Box::new(policy::PolicyVerifier(policy)))
         .app_data(state)
         .debug(dev)
         .allow_http_urls(dev)

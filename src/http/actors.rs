@@ -1,6 +1,6 @@
 //! Actor documents (members, communities, the instance) and their collections.
 
-use super::{negotiate::wants_activity_json, pages};
+use super::{negotiate::wants_activity_json, pages, signed_fetch};
 use crate::{
     error::Error,
     federation::{
@@ -16,7 +16,7 @@ use activitypub_federation::{
 };
 use axum::{
     extract::Path,
-    http::{HeaderMap, Uri},
+    http::{HeaderMap, Method, Uri},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -65,12 +65,14 @@ async fn instance_actor(ctx: Ctx) -> Result<Response, Error> {
 
 async fn actor_document(
     ctx: Ctx,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     let found = local_actor(&ctx, &uri, &name).await?;
     if wants_activity_json(&headers) {
+        signed_fetch::check(&ctx, &method, &uri, &headers).await?;
         let actor = DbActor::new(found)?;
         return Ok(activity_json(actor.into_json(&ctx).await?));
     }
@@ -85,7 +87,14 @@ async fn actor_document(
 }
 
 /// The actor's recent public activities, newest first.
-async fn outbox(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response, Error> {
+async fn outbox(
+    ctx: Ctx,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let found = local_actor(&ctx, &uri, &name).await?;
     let rows = outbox_activity::Entity::find()
         .filter(outbox_activity::Column::ActorId.eq(found.id))
@@ -115,7 +124,14 @@ async fn outbox(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response
 }
 
 /// The number of followers; who they are is not published.
-async fn followers(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response, Error> {
+async fn followers(
+    ctx: Ctx,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let found = local_actor(&ctx, &uri, &name).await?;
     let total = follow::Entity::find()
         .filter(follow::Column::TargetId.eq(found.id))
@@ -130,7 +146,14 @@ async fn followers(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Respo
 }
 
 /// Pinned posts of a community (none can be pinned yet).
-async fn featured(ctx: Ctx, uri: Uri, Path(name): Path<String>) -> Result<Response, Error> {
+async fn featured(
+    ctx: Ctx,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let found = local_actor(&ctx, &uri, &name).await?;
     Ok(activity_json(j!({
         "id": format!("{}/featured", found.ap_id),

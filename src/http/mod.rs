@@ -8,6 +8,7 @@ mod inbox;
 mod negotiate;
 mod objects;
 mod pages;
+mod signed_fetch;
 mod well_known;
 
 use crate::state::AppState;

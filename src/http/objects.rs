@@ -1,7 +1,7 @@
 //! Posts and activities by URL. Only public posts are served to remote fetches; `members` and
 //! `authority` posts answer 404 there, deleted ones 410 with a Tombstone.
 
-use super::{negotiate::wants_activity_json, pages};
+use super::{negotiate::wants_activity_json, pages, signed_fetch};
 use crate::{
     error::Error,
     federation::{context, json, note},
@@ -12,7 +12,7 @@ use crate::{
 use activitypub_federation::{axum::json::FederationJson, protocol::context::WithContext};
 use axum::{
     extract::Path,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -28,6 +28,8 @@ pub fn router() -> Router {
 
 async fn post_document(
     ctx: Ctx,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Response, Error> {
@@ -48,6 +50,7 @@ async fn post_document(
         return Err(not_found());
     }
     if wants_activity_json(&headers) {
+        signed_fetch::check(&ctx, &method, &uri, &headers).await?;
         let json = note::to_json(&ctx.db, ctx.app_data(), &found).await?;
         return Ok(FederationJson(WithContext::new(json, context())).into_response());
     }
@@ -55,7 +58,14 @@ async fn post_document(
     Ok(pages::post(ctx.app_data(), &view))
 }
 
-async fn activity_document(ctx: Ctx, Path(id): Path<String>) -> Result<Response, Error> {
+async fn activity_document(
+    ctx: Ctx,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let ap_id = ctx.url(&format!("/activities/{id}"));
     let not_found = || Error::NotFound(format!("no public activity {id:?} on this instance"));
     let found = outbox_activity::Entity::find()
