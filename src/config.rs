@@ -314,6 +314,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_is_valid() {
+        let text = include_str!("../deploy/cairn.example.toml");
+        let config: Config = toml::from_str(text).expect("deploy/cairn.example.toml parses");
+        config.validate().expect("and is valid");
+        assert_eq!(config.delivery.max_attempts, Config::default().delivery.max_attempts);
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let err = with_env(&[("CAIRN_BIND", "nowhere")]).expect_err("invalid bind");
         assert!(err.to_string().contains("CAIRN_BIND"), "{err}");
