@@ -318,7 +318,10 @@ mod tests {
         let text = include_str!("../deploy/cairn.example.toml");
         let config: Config = toml::from_str(text).expect("deploy/cairn.example.toml parses");
         config.validate().expect("and is valid");
-        assert_eq!(config.delivery.max_attempts, Config::default().delivery.max_attempts);
+        assert_eq!(
+            config.delivery.max_attempts,
+            Config::default().delivery.max_attempts
+        );
     }
 
     #[test]

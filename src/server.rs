@@ -10,9 +10,8 @@ use crate::{
     store::{self, actor, delivery_queue},
 };
 use activitypub_federation::config::FederationConfig;
-use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::Notify};
@@ -60,30 +59,20 @@ async fn ensure_instance_actor(db: &DatabaseConnection, config: &Config) -> Resu
     {
         return Ok(found);
     }
-    let (public_pem, private_pem) = keys::generate().await?;
-    let now = Utc::now();
-    let origin = config.origin();
-    Ok(actor::ActiveModel {
-        ap_id: Set(ap_id.clone()),
-        kind: Set(APPLICATION.into()),
-        name: Set(config.domain.clone()),
-        local_name: Set(None),
-        display_name: Set(Some(config.instance_name())),
-        summary: Set(None),
-        inbox: Set(format!("{ap_id}/inbox")),
-        shared_inbox: Set(Some(format!("{origin}/inbox"))),
-        outbox: Set(None),
-        followers_url: Set(None),
-        public_key_pem: Set(public_pem),
-        private_key_pem: Set(Some(private_pem)),
-        local: Set(true),
-        origin: Set(origin),
-        last_refreshed_at: Set(now),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?)
+    let model = keys::new_local_actor(
+        &config.origin(),
+        keys::LocalActor {
+            kind: APPLICATION,
+            ap_id,
+            name: config.domain.clone(),
+            local_name: None,
+            display_name: Some(config.instance_name()),
+            summary: None,
+            collections: false,
+        },
+    )
+    .await?;
+    Ok(model.insert(db).await?)
 }
 
 /// A running instance.

@@ -116,26 +116,6 @@ pub async fn receive(
     data: &Data<AppState>,
 ) -> Result<(), Error> {
     let state = data.app_data();
-    let header = |name: &str| {
-        let values: Vec<&str> = parts
-            .headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if values.is_empty() {
-            // HTTP/2 and some proxies drop Host; it is our own domain.
-            (name == "host").then(|| state.config.domain.clone())
-        } else {
-            Some(values.join(", "))
-        }
-    };
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let origin = state.origin();
     let activity: InboundActivity = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("the activity could not be read: {e}")))?;
     let policy = state.config.policy();
@@ -144,15 +124,8 @@ pub async fn receive(
             &activity.actor,
         )));
     }
-    let signed = signature_check::parse(&signature_check::RequestParts {
-        method: parts.method.as_str(),
-        path_and_query,
-        origin: &origin,
-        header: &header,
-        body,
-        now: std::time::SystemTime::now(),
-    })
-    .map_err(|e| Error::Unauthorized(e.to_string()))?;
+    let signed = read_signature(state, &parts.method, &parts.uri, &parts.headers, body)
+        .map_err(|e| Error::Unauthorized(e.to_string()))?;
 
     let key_id = Url::parse(&signed.key_id)
         .map_err(|_| Error::Unauthorized(format!("keyId {:?} is not a URL", signed.key_id)))?;
@@ -184,6 +157,38 @@ pub async fn receive(
 
     activity.verify(data).await?;
     INBOX_OWNER.scope(owner, activity.receive(data)).await
+}
+
+/// Reads a request's signature (no network): the signed string, the digest of `body`, the time.
+pub fn read_signature(
+    state: &AppState,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<signature_check::SignedRequest, signature_check::SignatureError> {
+    let header = |name: &str| {
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            // HTTP/2 and some proxies drop Host; it is our own domain.
+            (name == "host").then(|| state.config.domain.clone())
+        } else {
+            Some(values.join(", "))
+        }
+    };
+    let origin = state.origin();
+    signature_check::parse(&signature_check::RequestParts {
+        method: method.as_str(),
+        path_and_query: uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        origin: &origin,
+        header: &header,
+        body,
+        now: std::time::SystemTime::now(),
+    })
 }
 
 /// An activity's id is an http(s) URL of its actor's origin, and never one of ours.

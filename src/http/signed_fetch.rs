@@ -21,28 +21,8 @@ pub async fn check(
     if !state.config.federation.authorized_fetch {
         return Ok(());
     }
-    let header = |name: &str| {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if values.is_empty() {
-            (name == "host").then(|| state.config.domain.clone())
-        } else {
-            Some(values.join(", "))
-        }
-    };
-    let origin = state.origin();
-    let signed = signature_check::parse(&signature_check::RequestParts {
-        method: method.as_str(),
-        path_and_query: uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-        origin: &origin,
-        header: &header,
-        body: &[],
-        now: std::time::SystemTime::now(),
-    })
-    .map_err(|e| Error::Unauthorized(format!("this instance requires signed fetches: {e}")))?;
+    let signed = crate::federation::inbox::read_signature(state, method, uri, headers, &[])
+        .map_err(|e| Error::Unauthorized(format!("this instance requires signed fetches: {e}")))?;
     let mut key_id = Url::parse(&signed.key_id)
         .map_err(|_| Error::Unauthorized(format!("keyId {:?} is not a URL", signed.key_id)))?;
     if !state.config.policy().allows(&key_id) {

@@ -8,10 +8,7 @@ use crate::{
     state::AppState,
     store::actor,
 };
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Creates the community for `tag` (`#HWB`, `hwb`…). Its id uses the normalised name; its
 /// name keeps the casing it was defined with.
@@ -28,61 +25,29 @@ pub async fn create(
         )));
     }
     ensure_name_free(state, &normalized).await?;
-    let (public_pem, private_pem) = keys::generate().await?;
-    insert(
-        &state.db,
-        state,
-        tag,
-        &normalized,
-        display_name,
-        summary,
-        public_pem,
-        private_pem,
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert<C: ConnectionTrait>(
-    conn: &C,
-    state: &AppState,
-    tag: &str,
-    normalized: &str,
-    display_name: Option<&str>,
-    summary: Option<&str>,
-    public_pem: String,
-    private_pem: String,
-) -> Result<actor::Model> {
-    let ap_id = state.url(&format!("/c/{}", urlencode(normalized)));
     let shown = tag.trim().trim_start_matches('#').to_owned();
-    let now = Utc::now();
-    actor::ActiveModel {
-        ap_id: Set(ap_id.clone()),
-        kind: Set(GROUP.into()),
-        name: Set(shown.clone()),
-        local_name: Set(Some(normalized.to_owned())),
-        display_name: Set(Some(
-            display_name
-                .map(str::to_owned)
-                .filter(|d| !d.trim().is_empty())
-                .unwrap_or_else(|| format!("#{shown}")),
-        )),
-        summary: Set(summary.map(crate::federation::sanitize::escape)),
-        inbox: Set(format!("{ap_id}/inbox")),
-        shared_inbox: Set(Some(state.url("/inbox"))),
-        outbox: Set(Some(format!("{ap_id}/outbox"))),
-        followers_url: Set(Some(format!("{ap_id}/followers"))),
-        public_key_pem: Set(public_pem),
-        private_key_pem: Set(Some(private_pem)),
-        local: Set(true),
-        origin: Set(state.origin()),
-        last_refreshed_at: Set(now),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .on_conflict(|| format!("the name {normalized:?} is already taken on this instance"))
+    let model = keys::new_local_actor(
+        &state.origin(),
+        keys::LocalActor {
+            kind: GROUP,
+            ap_id: state.url(&format!("/c/{}", urlencode(&normalized))),
+            name: shown.clone(),
+            local_name: Some(normalized.clone()),
+            display_name: Some(
+                display_name
+                    .map(str::to_owned)
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or_else(|| format!("#{shown}")),
+            ),
+            summary: summary.map(crate::federation::sanitize::escape),
+            collections: true,
+        },
+    )
+    .await?;
+    model
+        .insert(&state.db)
+        .await
+        .on_conflict(|| format!("the name {normalized:?} is already taken on this instance"))
 }
 
 /// Percent-encodes a normalised tag for use in a URL path (non-ASCII tags like `fàilte`).

@@ -42,34 +42,27 @@ pub async fn create(
 ) -> Result<(actor::Model, String)> {
     let name = validate_member_name(name)?;
     ensure_name_free(state, &name).await?;
-    let (public_pem, private_pem) = keys::generate().await?;
-    let ap_id = state.url(&format!("/u/{name}"));
+    let model = keys::new_local_actor(
+        &state.origin(),
+        keys::LocalActor {
+            kind: PERSON,
+            ap_id: state.url(&format!("/u/{name}")),
+            name: name.clone(),
+            local_name: Some(name.clone()),
+            display_name: display_name
+                .map(str::to_owned)
+                .filter(|d| !d.trim().is_empty()),
+            summary: None,
+            collections: true,
+        },
+    )
+    .await?;
     let now = Utc::now();
     let txn = state.db.begin().await?;
-    let member = actor::ActiveModel {
-        ap_id: Set(ap_id.clone()),
-        kind: Set(PERSON.into()),
-        name: Set(name.clone()),
-        local_name: Set(Some(name.clone())),
-        display_name: Set(display_name
-            .map(str::to_owned)
-            .filter(|d| !d.trim().is_empty())),
-        summary: Set(None),
-        inbox: Set(format!("{ap_id}/inbox")),
-        shared_inbox: Set(Some(state.url("/inbox"))),
-        outbox: Set(Some(format!("{ap_id}/outbox"))),
-        followers_url: Set(Some(format!("{ap_id}/followers"))),
-        public_key_pem: Set(public_pem),
-        private_key_pem: Set(Some(private_pem)),
-        local: Set(true),
-        origin: Set(state.origin()),
-        last_refreshed_at: Set(now),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .on_conflict(|| format!("the name {name:?} is already taken on this instance"))?;
+    let member = model
+        .insert(&txn)
+        .await
+        .on_conflict(|| format!("the name {name:?} is already taken on this instance"))?;
     let token = new_token();
     api_token::ActiveModel {
         actor_id: Set(member.id),
