@@ -22,6 +22,7 @@
 //
 // A handle is `@name@host:port`. An action that fails answers 500 with { error }.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import {
@@ -67,6 +68,7 @@ const errors = [];
 
 // Fedify logs through LogTape; print its records and keep the errors for /control/received.
 await configure({
+  contextLocalStorage: new AsyncLocalStorage(),
   sinks: {
     peer(record) {
       const message = record.message

@@ -171,6 +171,10 @@ impl Drop for FedifyPeer {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if std::env::var_os("CAIRN_FT_KEEP").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("kept the Fedify peer log in {}", self.dir.path().display());
+        }
         if std::thread::panicking() {
             eprintln!(
                 "\n----- Fedify peer log ({}) -----\n{}\n----- end of Fedify peer log -----\n",
@@ -204,6 +208,16 @@ async fn outbox_items(api: &Api, url: &str) -> Vec<Value> {
         Value::Array(items) if answer.status == 200 => items.clone(),
         _ => panic!("GET {url} answered {}: {}", answer.status, answer.text),
     }
+}
+
+async fn assert_listed_once(api: &Api, tag: &str, ap_id: &str) {
+    let copies = api.community_posts_with_id(tag, ap_id).await;
+    assert_eq!(
+        copies.len(),
+        1,
+        "{ap_id} is listed in {tag} {} times: {copies:#?}",
+        copies.len()
+    );
 }
 
 async fn followers_of(api: &Api, tag: &str) -> u64 {
@@ -301,6 +315,8 @@ async fn fedify_peer_follows_posts_replies_and_unfollows() {
             .is_some_and(|c| c.contains("Walking meetings work for us too")),
         "{listed:#}"
     );
+    assert_eq!(listed["hashtags"], json!(["hwb"]), "{listed:#}");
+    assert_listed_once(&anyone, "hwb", &note_id).await;
     let outbox_url = stirling.url("/c/hwb/outbox");
     poll(
         HOP,
@@ -357,6 +373,8 @@ async fn fedify_peer_follows_posts_replies_and_unfollows() {
         Some(me.as_str()),
         "{reply:#}"
     );
+    // Fedify delivered the reply twice (to alice's inbox and to the Group's): stored once.
+    assert_listed_once(&anyone, "hwb", &reply_id).await;
     println!(
         "4. the peer's reply is stored under alice's post ({} ms)",
         step.elapsed().as_millis()
@@ -416,6 +434,26 @@ async fn fedify_peer_follows_posts_replies_and_unfollows() {
     assert!(
         echoed.is_empty(),
         "the Group announced the peer's own posts back to it: {echoed:#?}"
+    );
+    // A control: an unsigned copy of the Group's Announce is refused by Fedify and never reaches
+    // the listener, so the verified entries above really were checked.
+    let mut forged = announce["activity"].clone();
+    forged["id"] = json!(format!("{group_id}#forged-announce"));
+    let answer = peer
+        .http
+        .post(peer.url("/inbox"))
+        .header("Content-Type", "application/activity+json")
+        .body(forged.to_string())
+        .send()
+        .await
+        .expect("POST the forged Announce to the peer");
+    assert_eq!(answer.status(), 401, "Fedify accepted an unsigned Announce");
+    let forged_id = activity::id(&forged).expect("forged id").to_string();
+    assert!(
+        peer.activities(|e| e["id"].as_str() == Some(forged_id.as_str()))
+            .await
+            .is_empty(),
+        "the unsigned Announce reached the inbox listener"
     );
     println!("verified activities received by the peer:");
     for entry in api::items(json!({ "items": received["activities"] })) {
