@@ -205,12 +205,15 @@ impl Object for DbActor {
                 json.id
             )));
         }
-        if json.public_key_pem().is_none() {
+        let Some(pem) = json.public_key_pem() else {
             return Err(Error::BadRequest(format!(
                 "actor {} has no publicKey.publicKeyPem",
                 json.id
             )));
-        }
+        };
+        // A key no signature could ever be checked with is refused now, not at first use.
+        super::signature_check::read_public_key(&pem)
+            .map_err(|e| Error::BadRequest(format!("actor {}: {e}", json.id)))?;
         Ok(())
     }
 

@@ -64,7 +64,11 @@ pub struct NoteJson {
     pub source: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "as:sensitive",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sensitive: Option<Value>,
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub in_reply_to: Value,
@@ -93,8 +97,30 @@ impl NoteJson {
         json::ids(Some(&self.attributed_to)).into_iter().next()
     }
 
-    /// `content`, else the first `contentMap` value (English preferred).
-    fn content_html(&self) -> String {
+    /// The content as HTML: `content` (or the first `contentMap` value, English preferred);
+    /// Markdown (PeerTube) is shown as text with its paragraphs; a link kept only in a `Link`
+    /// attachment (Lemmy link posts) is added at the end.
+    pub fn content_html(&self) -> String {
+        let mut html = self.raw_content();
+        let media_type = self.media_type.as_ref().and_then(Value::as_str);
+        if media_type.is_some_and(|m| m.starts_with("text/markdown") || m.starts_with("text/plain"))
+        {
+            html = sanitize::text_to_html(&html, |_| None);
+        }
+        for attachment in json::items(Some(&self.attachment)) {
+            if json::kind(attachment) == Some("Link") {
+                if let Some(href) = json::str_field(attachment, "href") {
+                    if !html.contains(href) {
+                        let href = sanitize::escape(href);
+                        html.push_str(&format!("<p><a href=\"{href}\">{href}</a></p>"));
+                    }
+                }
+            }
+        }
+        html
+    }
+
+    fn raw_content(&self) -> String {
         if let Some(Value::String(s)) = &self.content {
             return s.clone();
         }
