@@ -129,8 +129,9 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
         title: Set(title),
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),
+        // A content warning makes the post sensitive, as Mastodon shows it.
+        sensitive: Set(input.summary.as_deref().is_some_and(|s| !s.trim().is_empty())),
         summary: Set(input.summary.filter(|s| !s.trim().is_empty())),
-        sensitive: Set(false),
         visibility: Set(visibility.as_str().into()),
         in_reply_to: Set(in_reply_to),
         url: Set(Some(ap_id.clone())),
@@ -219,7 +220,9 @@ pub async fn update(
         .await?;
     }
     if let Some(s) = edit.summary {
-        active.summary = Set(Some(s).filter(|s| !s.trim().is_empty()));
+        let summary = Some(s).filter(|s| !s.trim().is_empty());
+        active.sensitive = Set(summary.is_some());
+        active.summary = Set(summary);
     }
     active.updated = Set(Some(now));
     let saved = active.update(&txn).await?;
