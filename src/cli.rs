@@ -61,7 +61,17 @@ pub enum Admin {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging();
+    // Admin commands print results; the server's progress would only get in the way.
+    // (The demo's instructions, too, are easier to follow without every delivery logged.)
+    let quiet = matches!(
+        cli.command,
+        Some(Command::Admin { .. } | Command::Demo { .. })
+    );
+    init_logging(if quiet {
+        "warn"
+    } else {
+        "info,sqlx=warn,sea_orm_migration=warn"
+    });
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let config = Config::load()?;
@@ -73,9 +83,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -118,7 +128,11 @@ async fn admin(action: Admin) -> anyhow::Result<()> {
             eprintln!("linked {url}: following {followed} communities there ({sent} follow requests sent)");
         }
         Admin::Links => {
-            for l in links::list(state).await? {
+            let all = links::list(state).await?;
+            if all.is_empty() {
+                eprintln!("no links yet; add one with `cairn admin link URL`");
+            }
+            for l in all {
                 println!(
                     "{}\t{} communities followed\t{} accepted\t{} pending",
                     l.base_url, l.communities_followed, l.follows_accepted, l.follows_pending

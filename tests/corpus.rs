@@ -1,5 +1,5 @@
 //! Parsing tolerance, proved on the fediverse corpus beside the repository
-//! (`../shared/fixtures/fediverse/`, described file by file in its `INDEX.md`): the three
+//! (`fixtures/fediverse/`, described file by file in its `INDEX.md`): the three
 //! spellings of the public collection, single values where arrays are usual and the reverse,
 //! `contentMap` without `content`, Hashtags without `#` or `href`, embedded vs referenced
 //! objects, unknown extension terms, and `@context` in every form the corpus holds.
@@ -95,7 +95,7 @@ const GAPS: &[(&str, &str)] = &[];
 // ---------------------------------------------------------------------------------------------
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/fediverse")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fediverse")
 }
 
 /// Every `*.json` of the corpus, by name.

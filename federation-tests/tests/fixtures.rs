@@ -1,4 +1,4 @@
-//! Real fediverse activities (`../shared/fixtures/fediverse/*.json`) thrown at a Group inbox.
+//! Real fediverse activities (`fixtures/fediverse/*.json`) thrown at a Group inbox.
 //!
 //! Each activity is re-homed on the fake peer (its actor's origin rewritten to the peer's, its
 //! actor set to a peer actor, one actor per file), signed, and POSTed to stirling's `/c/hwb/inbox`.
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 const HASHTAG_FIXTURE: &str = "mastodon-create-note-hashtag-cw.json";
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/fediverse")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fediverse")
 }
 
 /// The activity fixtures, sorted by file name.

@@ -130,7 +130,10 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),
         // A content warning makes the post sensitive, as Mastodon shows it.
-        sensitive: Set(input.summary.as_deref().is_some_and(|s| !s.trim().is_empty())),
+        sensitive: Set(input
+            .summary
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty())),
         summary: Set(input.summary.filter(|s| !s.trim().is_empty())),
         visibility: Set(visibility.as_str().into()),
         in_reply_to: Set(in_reply_to),
