@@ -155,3 +155,31 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Outside development mode, a host name that resolves to a loopback (or private) address
+    /// is refused before any connection is made: a remote actor cannot aim us at internal
+    /// services.
+    #[tokio::test]
+    async fn outside_development_mode_private_addresses_are_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let url = format!("http://localhost:{port}/inbox");
+        let production = delivery_client(false).expect("client");
+        let refused = production.post(&url).body("{}").send().await;
+        let error = format!("{:?}", refused.expect_err("refused"));
+        assert!(error.contains("ResolveInternalIpError"), "{error}");
+        // In development mode the same request is made (and fails only because nobody answers
+        // HTTP on that socket).
+        drop(listener);
+        let dev = delivery_client(true).expect("client");
+        let error = format!(
+            "{:?}",
+            dev.post(&url).body("{}").send().await.expect_err("closed")
+        );
+        assert!(!error.contains("ResolveInternalIpError"), "{error}");
+    }
+}

@@ -340,6 +340,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn inboxes_outside_development_mode_need_https_and_a_host_name() {
+        assert!(check_inbox("https://m.example/inbox", false).is_ok());
+        assert!(check_inbox("http://m.example/inbox", false).is_err());
+        assert!(check_inbox("https://10.0.0.7/inbox", false).is_err());
+        assert!(check_inbox("https://[::1]/inbox", false).is_err());
+        assert!(check_inbox("file:///etc/passwd", false).is_err());
+        assert!(check_inbox("http://localhost:8081/inbox", true).is_ok());
+        assert!(check_inbox("not a url", true).is_err());
+    }
+
+    #[test]
     fn backoff_doubles_from_the_base() {
         assert_eq!(retry_delay(60, 1).num_seconds(), 60);
         assert_eq!(retry_delay(60, 2).num_seconds(), 120);

@@ -151,12 +151,33 @@ pub async fn receive(
                 activity.actor
             ))
         })?;
-        signature_check::verify(&signed, &refreshed.0.public_key_pem)
-            .map_err(|e| Error::Unauthorized(e.to_string()))?;
+        if let Err(e) = signature_check::verify(&signed, &refreshed.0.public_key_pem) {
+            // An actor may publish several keys (a `publicKey` array): use the one named.
+            match key_by_id(data, &activity.actor, &signed.key_id).await {
+                Some(pem) => signature_check::verify(&signed, &pem)
+                    .map_err(|e| Error::Unauthorized(e.to_string()))?,
+                None => return Err(Error::Unauthorized(e.to_string())),
+            }
+        }
     }
 
     activity.verify(data).await?;
     INBOX_OWNER.scope(owner, activity.receive(data)).await
+}
+
+/// The PEM of the key with id `key_id` among those `actor` publishes.
+async fn key_by_id(data: &Data<AppState>, actor: &Url, key_id: &str) -> Option<String> {
+    let fetched = activitypub_federation::fetch::fetch_object_http::<
+        AppState,
+        super::actor::ActorJson,
+    >(actor, data)
+    .await
+    .ok()?;
+    json::items(Some(&fetched.object.public_key))
+        .into_iter()
+        .find(|k| json::str_field(k, "id") == Some(key_id))
+        .and_then(|k| json::str_field(k, "publicKeyPem"))
+        .map(str::to_owned)
 }
 
 /// Reads a request's signature (no network): the signed string, the digest of `body`, the time.
