@@ -49,12 +49,12 @@ async fn handle(ctx: Ctx, owner: Option<actor::Model>, request: Request) -> Resp
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return too_large();
     }
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let bytes = match read_body(body).await {
         Ok(b) => b,
-        Err(_) => return too_large(),
+        Err(response) => return response,
     };
     let summary = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(v) => format!(
@@ -97,6 +97,49 @@ fn describe(e: &Error) -> String {
         Error::Federation(other) => format!("could not accept the activity: {other}"),
         other => other.to_string(),
     }
+}
+
+/// Bodies up to this size are read to the end even when too large, so that the sender receives
+/// the 413 instead of a connection reset in the middle of its upload.
+const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
+
+/// The body, if it is at most `MAX_BODY_BYTES`; otherwise (after reading and discarding the
+/// rest, up to `DRAIN_LIMIT`) a 413.
+async fn read_body(body: axum::body::Body) -> Result<Vec<u8>, Response> {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => {
+                total += chunk.len();
+                if total > DRAIN_LIMIT {
+                    return Err(too_large());
+                }
+                if total <= MAX_BODY_BYTES {
+                    kept.extend_from_slice(&chunk);
+                }
+            }
+            Ok(Some(Err(e))) => {
+                return Err(
+                    Error::BadRequest(format!("the body could not be read: {e}")).into_response(),
+                )
+            }
+            Err(_) => {
+                return Err(
+                    Error::BadRequest("the body did not arrive within 30 seconds".into())
+                        .into_response(),
+                )
+            }
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(kept)
 }
 
 fn too_large() -> Response {
