@@ -1,6 +1,10 @@
 //! Actor documents (members, communities, the instance) and their collections.
 
-use super::{negotiate::wants_activity_json, pages, signed_fetch};
+use super::{
+    negotiate::wants_activity_json,
+    pages,
+    signed_fetch::{self, SignedFetch},
+};
 use crate::{
     error::Error,
     federation::{
@@ -89,12 +93,10 @@ async fn actor_document(
 /// The actor's recent public activities, newest first.
 async fn outbox(
     ctx: Ctx,
-    method: Method,
+    _: SignedFetch,
     uri: Uri,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let found = local_actor(&ctx, &uri, &name).await?;
     let rows = outbox_activity::Entity::find()
         .filter(outbox_activity::Column::ActorId.eq(found.id))
@@ -126,12 +128,10 @@ async fn outbox(
 /// The number of followers; who they are is not published.
 async fn followers(
     ctx: Ctx,
-    method: Method,
+    _: SignedFetch,
     uri: Uri,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let found = local_actor(&ctx, &uri, &name).await?;
     let total = follow::Entity::find()
         .filter(follow::Column::TargetId.eq(found.id))
@@ -148,12 +148,10 @@ async fn followers(
 /// Pinned posts of a community (none can be pinned yet).
 async fn featured(
     ctx: Ctx,
-    method: Method,
+    _: SignedFetch,
     uri: Uri,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let found = local_actor(&ctx, &uri, &name).await?;
     Ok(activity_json(j!({
         "id": format!("{}/featured", found.ap_id),

@@ -1,7 +1,11 @@
 //! Posts and activities by URL. Only public posts are served to remote fetches; `members` and
 //! `authority` posts answer 404 there, deleted ones 410 with a Tombstone.
 
-use super::{negotiate::wants_activity_json, pages, signed_fetch};
+use super::{
+    negotiate::wants_activity_json,
+    pages,
+    signed_fetch::{self, SignedFetch},
+};
 use crate::{
     error::Error,
     federation::{context, json, note},
@@ -60,12 +64,9 @@ async fn post_document(
 
 async fn activity_document(
     ctx: Ctx,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _: SignedFetch,
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
-    signed_fetch::check(&ctx, &method, &uri, &headers).await?;
     let ap_id = ctx.url(&format!("/activities/{id}"));
     let not_found = || Error::NotFound(format!("no public activity {id:?} on this instance"));
     let found = outbox_activity::Entity::find()

@@ -38,3 +38,21 @@ pub async fn check(
     signature_check::verify(&signed, &signer.0.public_key_pem)
         .map_err(|e| Error::Unauthorized(e.to_string()))
 }
+
+/// Handlers that only ever answer ActivityPub JSON take this to require a signed fetch (when
+/// authorized fetch is on).
+pub struct SignedFetch;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedFetch {
+    type Rejection = Error;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Error> {
+        let ctx = Ctx::from_request_parts(parts, &())
+            .await
+            .map_err(|(_, m)| Error::Internal(m.into()))?;
+        check(&ctx, &parts.method, &parts.uri, &parts.headers).await?;
+        Ok(SignedFetch)
+    }
+}
