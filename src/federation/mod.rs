@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use url::Url;
 
+/// Cairn's extension vocabulary (intentions, introductions, participant collections).
+pub const CAIRN_NS: &str = "https://w3id.org/cairn/ns#";
+
 /// The `@context` of everything Cairn serves.
 pub fn context() -> Value {
     json!([
@@ -34,6 +37,24 @@ pub fn context() -> Value {
             "featured": {"@id": "toot:featured", "@type": "@id"},
             "lemmy": "https://join-lemmy.org/ns#",
             "postingRestrictedToMods": "lemmy:postingRestrictedToMods",
+            "schema": "http://schema.org#",
+            "PropertyValue": "schema:PropertyValue",
+            "value": "schema:value",
+            "votersCount": "toot:votersCount",
+            "mz": "https://joinmobilizon.org/ns#",
+            "joinMode": "mz:joinMode",
+            "participantCount": "mz:participantCount",
+            "maximumAttendeeCapacity": "schema:maximumAttendeeCapacity",
+            "remainingAttendeeCapacity": "schema:remainingAttendeeCapacity",
+            "timezone": {"@id": "mz:timezone", "@type": "schema:Text"},
+            "isOnline": {"@id": "mz:isOnline", "@type": "schema:Boolean"},
+            "ical": "http://www.w3.org/2002/12/cal/ical#",
+            "cairn": CAIRN_NS,
+            "targetDate": {"@id": "cairn:targetDate", "@type": "http://www.w3.org/2001/XMLSchema#date"},
+            "intentionStatus": "cairn:intentionStatus",
+            "intentionSource": {"@id": "cairn:intentionSource", "@type": "@id"},
+            "introduction": "cairn:introduction",
+            "participants": {"@id": "cairn:participants", "@type": "@id"},
         }
     ])
 }

@@ -3,11 +3,17 @@
 mod actors;
 mod api;
 mod auth;
+mod calendar;
+mod discussion;
 mod error;
+mod events;
 mod inbox;
+mod intentions;
+mod media;
 mod negotiate;
 mod objects;
 mod pages;
+mod profiles;
 mod signed_fetch;
 mod well_known;
 
@@ -27,6 +33,12 @@ pub fn router(federation: FederationConfig<AppState>) -> Router {
         .merge(inbox::router())
         .merge(api::router())
         .merge(pages::router())
+        .merge(profiles::router())
+        .merge(media::router())
+        .merge(discussion::router())
+        .merge(events::router())
+        .merge(intentions::router())
+        .merge(calendar::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(FederationMiddleware::new(federation))
         .layer(TraceLayer::new_for_http())

@@ -1,13 +1,25 @@
 //! The processing layer: one module per domain. HTTP handlers and federation handlers parse
 //! their input and call these; authorisation and the rules live here.
 
+pub mod calendar;
 pub mod communities;
+pub mod directory;
+pub mod events;
+pub mod feed;
 pub mod filing;
 pub mod follows;
+pub mod intentions;
 pub mod keys;
 pub mod links;
+pub mod media;
 pub mod members;
+pub mod moderators;
+pub mod participations;
+pub mod pins;
 pub mod posts;
+pub mod profiles;
+pub mod reminders;
+pub mod threads;
 pub mod views;
 pub mod visibility;
 

@@ -16,9 +16,10 @@ use crate::{
     store::{actor, delivery_queue, post, post_community},
 };
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -78,7 +79,34 @@ fn render(state: &AppState, content: &str) -> String {
     })
 }
 
+/// Rows written with a post inside its transaction, before it is serialised for federation,
+/// so that the JSON sent out already carries them (an event's times, an intention's date).
+pub type AfterInsert = Box<
+    dyn for<'t> FnOnce(&'t DatabaseTransaction, &'t post::Model) -> BoxFuture<'t, Result<()>>
+        + Send,
+>;
+
+/// What an event or an intention adds to a plain post.
+#[derive(Default)]
+pub struct Extras {
+    /// The ActivityStreams type when it is not `Note`/`Article` (`Event`).
+    pub kind: Option<&'static str>,
+    /// The filter category when the caller knows it (`event`, `intention`).
+    pub category: Option<&'static str>,
+    pub after_insert: Option<AfterInsert>,
+}
+
 pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> Result<PostView> {
+    create_with(state, author, input, Extras::default()).await
+}
+
+/// Creates a post with what a particular kind of post adds to it.
+pub async fn create_with(
+    state: &AppState,
+    author: &actor::Model,
+    input: NewPost,
+    extras: Extras,
+) -> Result<PostView> {
     check_text(&input.content, input.title.as_deref())?;
     let visibility = match input.visibility.as_deref() {
         None => Visibility::Public,
@@ -125,7 +153,12 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
         key: Set(key),
         ap_id: Set(ap_id.clone()),
         author_id: Set(author.id),
-        kind: Set(if title.is_some() { "Article" } else { "Note" }.into()),
+        kind: Set(extras
+            .kind
+            .unwrap_or(if title.is_some() { "Article" } else { "Note" })
+            .into()),
+        category: Set(extras.category.unwrap_or(post::DISCUSSION).into()),
+        is_introduction: Set(false),
         title: Set(title),
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),
@@ -148,6 +181,9 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewPost) -> 
     }
     .insert(&txn)
     .await?;
+    if let Some(after_insert) = extras.after_insert {
+        after_insert(&txn, &saved).await?;
+    }
     for g in &groups {
         post_community::ActiveModel {
             post_id: Set(saved.id),

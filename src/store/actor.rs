@@ -26,6 +26,14 @@ pub struct Model {
     pub local: bool,
     /// `scheme://host[:port]` of `ap_id`: who may speak for this actor.
     pub origin: String,
+    /// Profile photo: for a local member, the 400 px avatar in the media store.
+    pub icon_url: Option<String>,
+    pub school: Option<String>,
+    pub role: Option<String>,
+    /// A local member's email (reminders go there); shown to others only when `show_email`.
+    /// For a remote actor, the contact email its profile publishes, if any.
+    pub email: Option<String>,
+    pub show_email: bool,
     pub last_refreshed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
 }

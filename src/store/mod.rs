@@ -3,14 +3,24 @@
 
 pub mod actor;
 pub mod api_token;
+pub mod community_moderator;
 pub mod delivery;
 pub mod delivery_queue;
+pub mod event;
+pub mod event_organiser;
+pub mod event_task;
+pub mod event_task_tick;
 pub mod follow;
+pub mod intention;
 pub mod link;
+pub mod media;
 pub mod outbox_activity;
+pub mod participation;
+pub mod pin;
 pub mod post;
 pub mod post_community;
 pub mod received_activity;
+pub mod reminder;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};

@@ -1,5 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+pub const DISCUSSION: &str = "discussion";
+pub const RESOURCE: &str = "resource";
+pub const LINK: &str = "link";
+pub const EVENT: &str = "event";
+pub const INTENTION: &str = "intention";
+pub const CATEGORIES: &[&str] = &[DISCUSSION, RESOURCE, LINK, EVENT, INTENTION];
+
 /// A post, stored once whatever number of communities it is in (see `post_community`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "posts")]
@@ -28,6 +35,10 @@ pub struct Model {
     /// JSON array of normalised hashtags.
     pub hashtags: String,
     pub local: bool,
+    /// What the theme filters select on; see `CATEGORIES`.
+    pub category: String,
+    /// The author's introduction of themselves to the post's communities.
+    pub is_introduction: bool,
     pub published: DateTimeUtc,
     pub updated: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,

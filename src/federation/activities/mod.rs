@@ -5,6 +5,8 @@ pub mod announce;
 pub mod create_or_update;
 pub mod delete;
 pub mod follow;
+pub mod join;
+pub mod leave;
 pub mod reject;
 pub mod undo;
 

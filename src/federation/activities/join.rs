@@ -1,0 +1,1 @@
+//! Join: taking part in an event or an intention.

@@ -1,0 +1,1 @@
+//! Leave: no longer taking part.

@@ -1,0 +1,1 @@
+//! Events as ActivityPub `Event` objects (Mobilizon, FEP-8a8e).

@@ -1,0 +1,7 @@
+//! calendar routes.
+
+use axum::Router;
+
+pub fn router() -> Router {
+    Router::new()
+}

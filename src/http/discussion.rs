@@ -1,0 +1,7 @@
+//! discussion routes.
+
+use axum::Router;
+
+pub fn router() -> Router {
+    Router::new()
+}

@@ -1,0 +1,7 @@
+//! events routes.
+
+use axum::Router;
+
+pub fn router() -> Router {
+    Router::new()
+}

@@ -1,0 +1,7 @@
+//! intentions routes.
+
+use axum::Router;
+
+pub fn router() -> Router {
+    Router::new()
+}

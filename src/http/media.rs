@@ -1,0 +1,7 @@
+//! media routes.
+
+use axum::Router;
+
+pub fn router() -> Router {
+    Router::new()
+}

@@ -1,0 +1,7 @@
+//! profiles routes.
+
+use axum::Router;
+
+pub fn router() -> Router {
+    Router::new()
+}

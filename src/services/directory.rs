@@ -1,0 +1,1 @@
+//! Who is here: a community's members and an event's participants, searchable.

@@ -1,0 +1,1 @@
+//! CPD events: times, place, capacity, organisers, pre-event tasks.

@@ -1,0 +1,1 @@
+//! "I intend": an intention with a target date that colleagues can share.

@@ -1,0 +1,1 @@
+//! A community's facilitators.

@@ -1,0 +1,1 @@
+//! Taking part: joining and leaving events and intentions, locally and across instances.

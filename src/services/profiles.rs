@@ -1,0 +1,1 @@
+//! Member profiles: the fields colleagues see, and the photo behind them.

@@ -1,0 +1,1 @@
+//! Reminder emails for intentions, scheduled in the database.

@@ -1,0 +1,1 @@
+//! Discussion threads: replies to any post, in order.
