@@ -82,6 +82,84 @@ pub struct FederationConfig {
     pub authorized_fetch: bool,
 }
 
+/// Uploaded files (see `media_store`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Folder of the local-disk media store (relative to the working directory).
+    pub dir: String,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            dir: "media".into(),
+            max_upload_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on the same machine, or a test sink).
+    #[default]
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Outgoing email (reminders).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP server host; empty turns email off (reminders wait in the database).
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// The `From:` address.
+    pub from: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: String::new(),
+            smtp_port: 25,
+            smtp_security: SmtpSecurity::None,
+            smtp_username: None,
+            smtp_password: None,
+            from: "Cairn <cairn@localhost>".into(),
+        }
+    }
+}
+
+/// "I intend" reminder emails.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersConfig {
+    /// Days before the target date the first reminder is sent (0: only on the day).
+    pub days_before: u32,
+    /// How often the scheduler looks for due reminders, in seconds.
+    pub check_every_secs: u64,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        Self {
+            days_before: 3,
+            check_every_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -94,6 +172,9 @@ pub struct Config {
     pub communities: CommunitiesConfig,
     pub delivery: DeliveryConfig,
     pub federation: FederationConfig,
+    pub media: MediaConfig,
+    pub email: EmailConfig,
+    pub reminders: RemindersConfig,
 }
 
 impl Default for Config {
@@ -107,6 +188,9 @@ impl Default for Config {
             communities: CommunitiesConfig::default(),
             delivery: DeliveryConfig::default(),
             federation: FederationConfig::default(),
+            media: MediaConfig::default(),
+            email: EmailConfig::default(),
+            reminders: RemindersConfig::default(),
         }
     }
 }
@@ -183,6 +267,47 @@ impl Config {
         if let Some(v) = get("CAIRN_DELIVERY_MAX_ATTEMPTS") {
             self.delivery.max_attempts = parse_var("CAIRN_DELIVERY_MAX_ATTEMPTS", v)?;
         }
+        if let Some(v) = get("CAIRN_MEDIA_DIR") {
+            self.media.dir = v;
+        }
+        if let Some(v) = get("CAIRN_MEDIA_MAX_UPLOAD_BYTES") {
+            self.media.max_upload_bytes = parse_var("CAIRN_MEDIA_MAX_UPLOAD_BYTES", v)?;
+        }
+        if let Some(v) = get("CAIRN_SMTP_HOST") {
+            self.email.smtp_host = v;
+        }
+        if let Some(v) = get("CAIRN_SMTP_PORT") {
+            self.email.smtp_port = parse_var("CAIRN_SMTP_PORT", v)?;
+        }
+        if let Some(v) = get("CAIRN_SMTP_SECURITY") {
+            self.email.smtp_security = match v.as_str() {
+                "none" => SmtpSecurity::None,
+                "starttls" => SmtpSecurity::Starttls,
+                "tls" => SmtpSecurity::Tls,
+                _ => {
+                    return Err(ConfigError::Variable {
+                        name: "CAIRN_SMTP_SECURITY",
+                        value: v,
+                        reason: "expected `none`, `starttls` or `tls`".into(),
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("CAIRN_SMTP_USERNAME") {
+            self.email.smtp_username = Some(v);
+        }
+        if let Some(v) = get("CAIRN_SMTP_PASSWORD") {
+            self.email.smtp_password = Some(v);
+        }
+        if let Some(v) = get("CAIRN_EMAIL_FROM") {
+            self.email.from = v;
+        }
+        if let Some(v) = get("CAIRN_REMINDER_DAYS_BEFORE") {
+            self.reminders.days_before = parse_var("CAIRN_REMINDER_DAYS_BEFORE", v)?;
+        }
+        if let Some(v) = get("CAIRN_REMINDER_CHECK_EVERY_SECS") {
+            self.reminders.check_every_secs = parse_var("CAIRN_REMINDER_CHECK_EVERY_SECS", v)?;
+        }
         Ok(())
     }
 
@@ -205,6 +330,11 @@ impl Config {
         if self.delivery.concurrency == 0 || self.delivery.max_attempts < 1 {
             return Err(ConfigError::Invalid(
                 "delivery.concurrency and delivery.max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.media.max_upload_bytes == 0 || self.reminders.check_every_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "media.max_upload_bytes and reminders.check_every_secs must be at least 1".into(),
             ));
         }
         if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))

@@ -89,6 +89,7 @@ pub async fn start(federation: FederationConfig<AppState>) -> Result<Running> {
         delivery_queue::release_all_claims(&state.db).await?;
     }
     tokio::spawn(federation::delivery::run_worker(federation.clone()));
+    tokio::spawn(crate::services::reminders::run_worker(federation.clone()));
 
     let sync_config = federation.clone();
     tokio::spawn(async move {

@@ -4,8 +4,11 @@
 pub mod activities;
 pub mod actor;
 pub mod addressing;
+pub mod attachments;
 pub mod delivery;
+pub mod event;
 pub mod inbox;
+pub mod intention;
 pub mod json;
 pub mod note;
 pub mod outbox;

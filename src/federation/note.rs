@@ -82,6 +82,10 @@ pub struct NoteJson {
     pub tag: Value,
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub attachment: Value,
+    /// Everything else: what an event or an intention adds (`startTime`, `targetDate`…) on the
+    /// way out, and unknown extension terms on the way in.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl NoteJson {
@@ -240,7 +244,7 @@ pub async fn to_json<C: ConnectionTrait>(
     } else {
         post.kind.as_str()
     };
-    Ok(NoteJson {
+    let mut note = NoteJson {
         kind: j!(kind),
         id: post
             .ap_id
@@ -266,7 +270,13 @@ pub async fn to_json<C: ConnectionTrait>(
         updated: post.updated.map(|u| j!(u.to_rfc3339())),
         tag: Value::Array(tag),
         attachment: Value::Null,
-    })
+        extra: serde_json::Map::new(),
+    };
+    // What particular kinds of post add to the wire form, each in its own module.
+    super::attachments::add_to_note(conn, state, post, &mut note).await?;
+    super::event::add_to_note(conn, state, post, &mut note).await?;
+    super::intention::add_to_note(conn, state, post, &mut note).await?;
+    Ok(note)
 }
 
 /// The communities (local and remote Groups) a post is filed under.
@@ -433,6 +443,10 @@ impl Object for DbPost {
                 }
             }
         };
+        // What particular kinds of post carry beyond a Note, each read by its own module.
+        super::attachments::store_remote(data, &json, &saved).await?;
+        super::event::store_remote(data, &json, &saved).await?;
+        super::intention::store_remote(data, &json, &saved).await?;
         DbPost::new(saved)
     }
 }

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 pub const MAX_CONTENT_CHARS: usize = 20_000;
 pub const MAX_TITLE_CHARS: usize = 300;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     pub content: String,

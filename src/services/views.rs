@@ -36,6 +36,17 @@ pub struct PostView {
     pub published: DateTime<Utc>,
     pub updated: Option<DateTime<Utc>>,
     pub local: bool,
+    /// discussion | resource | link | event | intention (`store::post::CATEGORIES`).
+    pub category: String,
+    pub is_introduction: bool,
+    /// Files and links shared with the post.
+    pub attachments: Vec<serde_json::Value>,
+    /// Replies (comments) in its thread, at any depth.
+    pub replies: u64,
+    /// The event, when the post is one.
+    pub event: Option<serde_json::Value>,
+    /// The intention, when the post is one.
+    pub intention: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +114,12 @@ pub async fn post_view(state: &AppState, p: &post::Model) -> Result<PostView> {
         published: p.published,
         updated: p.updated,
         local: p.local,
+        category: p.category.clone(),
+        is_introduction: p.is_introduction,
+        attachments: super::media::attachment_views(state, p).await?,
+        replies: super::threads::reply_count(state, p).await?,
+        event: super::events::event_view(state, p).await?,
+        intention: super::intentions::intention_view(state, p).await?,
     })
 }
 

@@ -57,6 +57,8 @@ pub async fn dispatch(inbound: Inbound<'_>) -> Result<(), Error> {
         "Create" | "Update" => create_or_update::receive(inbound).await,
         "Delete" => delete::receive(inbound).await,
         "Announce" => announce::receive(inbound).await,
+        "Join" => join::receive(inbound).await,
+        "Leave" => leave::receive(inbound).await,
         "" => Err(Error::BadRequest("activity has no type".into())),
         other => Err(Error::Unprocessable(format!(
             "Cairn does not handle {other} activities"
