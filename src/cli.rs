@@ -43,6 +43,9 @@ pub enum Admin {
         name: String,
         #[arg(long)]
         display_name: Option<String>,
+        /// Where reminder emails go (shown to others only if the member opts in).
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Issue another API token for an existing member; prints it.
     IssueToken { name: String },
@@ -98,8 +101,15 @@ async fn admin(action: Admin) -> anyhow::Result<()> {
     let ctx = federation.to_request_data();
     let state = ctx.app_data();
     match action {
-        Admin::CreateMember { name, display_name } => {
+        Admin::CreateMember {
+            name,
+            display_name,
+            email,
+        } => {
             let (member, token) = members::create(state, &name, display_name.as_deref()).await?;
+            if let Some(email) = email {
+                members::set_email(state, &member, &email).await?;
+            }
             eprintln!("created member {} — API token:", member.ap_id);
             println!("{token}");
         }

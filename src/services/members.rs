@@ -155,3 +155,38 @@ mod tests {
         assert!(validate_member_name(&"x".repeat(31)).is_err());
     }
 }
+
+/// Checks an email address enough to catch typing mistakes: one `@`, something either side,
+/// a dot in the domain, no spaces or angle brackets, at most 254 characters.
+pub fn validate_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let ok = email.len() <= 254
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',')
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !ok {
+        return Err(Error::BadRequest(format!(
+            "{email:?} is not an email address (expected name@school.example)"
+        )));
+    }
+    Ok(email.to_owned())
+}
+
+/// Sets where a member's reminder emails go.
+pub async fn set_email(
+    state: &AppState,
+    member: &actor::Model,
+    email: &str,
+) -> Result<actor::Model> {
+    let email = validate_email(email)?;
+    let mut active: actor::ActiveModel = member.clone().into();
+    active.email = Set(Some(email));
+    Ok(active.update(&state.db).await?)
+}
