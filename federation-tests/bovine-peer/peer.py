@@ -43,7 +43,8 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from bovine import BovineActor
-from bovine.activitystreams import Actor, OrderedCollection, factories_for_actor_object
+from bovine.activitystreams import Actor, OrderedCollection
+from bovine.activitystreams.activity_factory import ActivityFactory
 from bovine.activitystreams.object_factory import ObjectFactory
 from bovine.clients import lookup_uri_with_webfinger
 from bovine.clients.utils import BOVINE_CLIENT_NAME
@@ -85,12 +86,14 @@ class Peer:
             public_key=public_pem,
             public_key_name="main-key",
         ).build(visibility=Visibility.OWNER)
-        self.activity_factory, self.object_factory = factories_for_actor_object(
-            self.actor_document, id_generator=self.new_id
-        )
         # The signing client: every GET and POST it makes carries bovine's HTTP signature.
         self.client = BovineActor(
             actor_id=self.actor_id, public_key_url=self.key_id, secret=private_pem
+        )
+        self.activity_factory = ActivityFactory(self.actor_document, id_generator=self.new_id)
+        # With `actor`, the object factory fetches (signed) the actors it mentions.
+        self.object_factory = ObjectFactory(
+            actor_information=self.actor_document, actor=self.client, id_generator=self.new_id
         )
         self.validate = build_validate_http_signature_raw(self.retrieve_key)
         # What this peer published, by path, served at its id.
@@ -116,6 +119,8 @@ class Peer:
         """bovine's key retriever: fetches the keyId (a signed GET) and reads the key in it, either
         the document itself or the publicKey of the actor served there (as Mastodon does)."""
         document = await self.client.get(key_id, fail_silently=True)
+        log.info("fetched key %s: %s", key_id,
+                 document.get("id") if isinstance(document, dict) else document)
         if not isinstance(document, dict):
             log.warning("key %s: no JSON document", key_id)
             return None
@@ -203,6 +208,8 @@ class Peer:
 
     async def fetch_actor(self, actor_id: str) -> dict:
         actor = await self.client.get(actor_id)
+        log.info("fetched actor %s: %s", actor_id,
+                 actor.get("type") if isinstance(actor, dict) else actor)
         if not isinstance(actor, dict) or not actor.get("inbox"):
             raise ValueError(f"{actor_id} is not an actor with an inbox: {actor}")
         return actor
@@ -247,10 +254,8 @@ class Peer:
         author = await self.fetch_actor(bovine_id(parent["attributedTo"]))
         # bovine's reply: to the parent's author, cc everyone the parent was addressed to, with a
         # Mention of the author (fetched again by bovine to name it).
-        object_factory = ObjectFactory(
-            actor_information=self.actor_document, actor=self.client, id_generator=self.new_id
-        )
-        note = (await object_factory.reply_with_mention(parent, content=body["content"])).build()
+        reply = await self.object_factory.reply_with_mention(parent, content=body["content"])
+        note = reply.build()
         note["url"] = note["id"]
         create = self.activity_factory.create(note).build()
         self.publish(note)

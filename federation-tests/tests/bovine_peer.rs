@@ -413,7 +413,11 @@ async fn bovine_peer_follows_receives_replies_and_unfollows() {
         json!([]),
         "bovine refused inbox deliveries from Cairn"
     );
-    assert_eq!(received["errors"], json!([]), "the bovine peer logged errors");
+    assert_eq!(
+        received["errors"],
+        json!([]),
+        "the bovine peer logged errors"
+    );
     let echoed = peer
         .activities(|e| activity::announces_post(&e["activity"], &reply_id))
         .await;
@@ -429,10 +433,7 @@ async fn bovine_peer_follows_receives_replies_and_unfollows() {
     forged["id"] = json!(format!("{group_id}#forged-announce"));
     let status = peer
         .post_inbox(
-            &[(
-                "content-type".into(),
-                "application/activity+json".into(),
-            )],
+            &[("content-type".into(), "application/activity+json".into())],
             &forged.to_string(),
         )
         .await;
