@@ -25,6 +25,8 @@ the Rust test drive it (JSON in, JSON out):
   POST /control/follow   {handle}                -> {follow, group, inbox}
   POST /control/unfollow {handle}                -> {undo, follow}
   POST /control/reply    {in_reply_to, content}  -> {note, create, parent_author, inbox}
+  POST /control/forged_reply {in_reply_to, content} -> {note, create, inbox, status, answer}
+       (the same reply signed by bovine with a key that is not bea's; the status is the answer)
   GET  /control/received -> {activities: [...], refused: [...], errors: [...]}
 
 A handle is `@name@host:port`; the peer looks it up over plain http (Cairn in development mode
@@ -94,6 +96,11 @@ class Peer:
         # With `actor`, the object factory fetches (signed) the actors it mentions.
         self.object_factory = ObjectFactory(
             actor_information=self.actor_document, actor=self.client, id_generator=self.new_id
+        )
+        # The same keyId with another private key: what a forger without bea's key would send.
+        _, forger_pem = generate_rsa_public_private_key()
+        self.forger = BovineActor(
+            actor_id=self.actor_id, public_key_url=self.key_id, secret=forger_pem
         )
         self.validate = build_validate_http_signature_raw(self.retrieve_key)
         # What this peer published, by path, served at its id.
@@ -214,18 +221,22 @@ class Peer:
             raise ValueError(f"{actor_id} is not an actor with an inbox: {actor}")
         return actor
 
-    async def send(self, inbox: str, activity: dict) -> int:
+    async def post(self, inbox: str, activity: dict, signer: BovineActor) -> tuple[int, str]:
         """POSTs the activity, signed by bovine (BovineActor's SignedHttpClient: draft-cavage over
-        (request-target) host date digest content-type), and raises unless the answer is 2xx."""
-        response = await self.client.client.post(inbox, json.dumps(activity))
+        (request-target) host date digest content-type); returns the status and the answer."""
+        response = await signer.client.post(inbox, json.dumps(activity))
         async with response:
             answer = await response.text()
         log.info("POST %s %s to %s -> %d %s", activity.get("type"), activity.get("id"), inbox,
                  response.status, answer)
-        if not 200 <= response.status < 300:
-            raise RuntimeError(f"{inbox} answered {response.status} to {activity.get('type')}: "
-                               f"{answer}")
-        return response.status
+        return response.status, answer
+
+    async def send(self, inbox: str, activity: dict) -> int:
+        """POSTs the activity signed with bea's key; raises unless the answer is 2xx."""
+        status, answer = await self.post(inbox, activity, self.client)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{inbox} answered {status} to {activity.get('type')}: {answer}")
+        return status
 
     async def follow(self, body: dict) -> dict:
         group = await self.lookup_actor(body["handle"])
@@ -247,7 +258,8 @@ class Peer:
         del self.follows[group["id"]]
         return {"undo": undo["id"], "follow": follow["id"]}
 
-    async def reply(self, body: dict) -> dict:
+    async def build_reply(self, body: dict) -> tuple[dict, dict, dict, str]:
+        """A Create of a reply to `in_reply_to`: (note, create, parent's author, inbox)."""
         parent = await self.client.get(body["in_reply_to"])
         if not isinstance(parent, dict) or not parent.get("attributedTo"):
             raise ValueError(f"{body['in_reply_to']} is not a post with an author: {parent}")
@@ -258,12 +270,24 @@ class Peer:
         note = reply.build()
         note["url"] = note["id"]
         create = self.activity_factory.create(note).build()
+        inbox = (author.get("endpoints") or {}).get("sharedInbox") or author["inbox"]
+        return note, create, author, inbox
+
+    async def reply(self, body: dict) -> dict:
+        note, create, author, inbox = await self.build_reply(body)
         self.publish(note)
         self.publish(create)
-        inbox = (author.get("endpoints") or {}).get("sharedInbox") or author["inbox"]
         await self.send(inbox, create)
         return {"note": note["id"], "create": create["id"], "parent_author": author["id"],
                 "inbox": inbox}
+
+    async def forged_reply(self, body: dict) -> dict:
+        """Like reply, but signed with a key that is not bea's (same keyId), and not served at its
+        id: a receiver that checks signatures refuses it."""
+        note, create, _, inbox = await self.build_reply(body)
+        status, answer = await self.post(inbox, create, self.forger)
+        return {"note": note["id"], "create": create["id"], "inbox": inbox, "status": status,
+                "answer": answer}
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -275,9 +299,12 @@ class Peer:
             return web.json_response(
                 {"activities": self.activities, "refused": self.refused, "errors": self.errors}
             )
-        handler = {"follow": self.follow, "unfollow": self.unfollow, "reply": self.reply}.get(
-            action
-        )
+        handler = {
+            "follow": self.follow,
+            "unfollow": self.unfollow,
+            "reply": self.reply,
+            "forged_reply": self.forged_reply,
+        }.get(action)
         if request.method != "POST" or handler is None:
             return web.json_response({"error": f"no {request.method} {request.path}"},
                                      status=404)
@@ -348,6 +375,7 @@ class Peer:
 
     async def start_client(self, _app) -> None:
         await self.client.init()
+        await self.forger.init(session=self.client.session)
 
     async def stop_client(self, _app) -> None:
         if self.client.session is not None:

@@ -313,7 +313,21 @@ async fn bovine_peer_follows_receives_replies_and_unfollows() {
 
     // 3. The peer replies to alice's post with bovine's reply builder (to alice, a Mention of
     //    her): the reply is stored under the post and filed in the post's community, #hwb.
+    //    First a control: the same reply signed by bovine with a key that is not bea's (under
+    //    bea's keyId) is refused by Cairn, so Cairn really checks what bovine signs.
     let step = Instant::now();
+    let forged = peer
+        .control(
+            "forged_reply",
+            json!({ "in_reply_to": post_id, "content": "A reply bea never signed" }),
+        )
+        .await;
+    assert_eq!(
+        forged["status"],
+        json!(401),
+        "Cairn did not refuse a reply signed with a key that is not bea's: {forged:#}"
+    );
+    let forged_id = forged["note"].as_str().expect("forged note id").to_string();
     let sent = peer
         .control(
             "reply",
@@ -356,6 +370,10 @@ async fn bovine_peer_follows_receives_replies_and_unfollows() {
     );
     let copies = anyone.community_posts_with_id("hwb", &reply_id).await;
     assert_eq!(copies.len(), 1, "the reply is listed twice: {copies:#?}");
+    assert!(
+        anyone.find_in_community("hwb", &forged_id).await.is_none(),
+        "the wrongly signed reply {forged_id} is listed in #hwb"
+    );
     println!(
         "3. the peer's reply is stored under alice's post ({} ms)",
         step.elapsed().as_millis()
