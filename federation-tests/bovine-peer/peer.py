@@ -132,6 +132,10 @@ class Peer:
             log.warning("key %s: no JSON document", key_id)
             return None
         if "publicKeyPem" in document:
+            # A bare key document: its owner must at least live where the key does.
+            if origin(document.get("owner")) != origin(key_id):
+                log.warning("key %s names an owner elsewhere: %s", key_id, document.get("owner"))
+                return None
             return CryptographicIdentifier.from_public_key(document)
         keys = document.get("publicKey")
         if isinstance(keys, dict):
@@ -387,6 +391,14 @@ def bovine_id(value) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) else None
+
+
+def origin(url) -> str | None:
+    """scheme://host:port of a URL, or None."""
+    if not isinstance(url, str):
+        return None
+    parts = urlparse(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def activity_json(document: dict) -> web.Response:
