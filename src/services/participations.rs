@@ -6,9 +6,7 @@
 
 use crate::{
     error::{Error, Result},
-    federation::{
-        actor::DbActor, context, origin_of, outbox, same_origin, PUBLIC,
-    },
+    federation::{actor::DbActor, context, origin_of, outbox, same_origin, PUBLIC},
     services::{directory, posts, views},
     state::AppState,
     store::{actor, event, participation, post},
@@ -62,7 +60,11 @@ async fn capacity<C: ConnectionTrait>(conn: &C, p: &post::Model) -> Result<Optio
         // Two joins at once must not both take the last place.
         query = query.lock_exclusive();
     }
-    Ok(query.one(conn).await?.and_then(|e| e.capacity).map(i64::from))
+    Ok(query
+        .one(conn)
+        .await?
+        .and_then(|e| e.capacity)
+        .map(i64::from))
 }
 
 pub async fn accepted_count<C: ConnectionTrait>(conn: &C, post_id: i64) -> Result<u64> {
@@ -220,18 +222,21 @@ pub async fn join(
         existing,
     )
     .await?;
-    outbox::queue(&txn, member.id, &join, Some(&post.ap_id), vec![author.inbox]).await?;
+    outbox::queue(
+        &txn,
+        member.id,
+        &join,
+        Some(&post.ap_id),
+        vec![author.inbox],
+    )
+    .await?;
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
     Ok(row)
 }
 
 /// `member` (local) stops taking part (a `Leave` to the origin for a remote post).
-pub async fn leave(
-    ctx: &Data<AppState>,
-    member: &actor::Model,
-    post: &post::Model,
-) -> Result<()> {
+pub async fn leave(ctx: &Data<AppState>, member: &actor::Model, post: &post::Model) -> Result<()> {
     let state = ctx.app_data();
     check_participable(post)?;
     let Some(existing) = find(&state.db, post.id, member.id).await? else {
@@ -270,6 +275,31 @@ pub async fn leave(
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
     Ok(())
+}
+
+/// A "Not going" vote on local event `p`: recorded for the poll's count, and a place held is
+/// given up. Returns whether the participant list changed.
+pub async fn decline<C: ConnectionTrait>(
+    conn: &C,
+    p: &post::Model,
+    actor_id: i64,
+    activity_id: Option<&str>,
+) -> Result<bool> {
+    let existing = find(conn, p.id, actor_id).await?;
+    let was_accepted = existing
+        .as_ref()
+        .is_some_and(|e| e.state == participation::ACCEPTED);
+    upsert(
+        conn,
+        p.id,
+        actor_id,
+        crate::federation::event::DECLINED,
+        participation::VIA_POLL,
+        activity_id,
+        existing,
+    )
+    .await?;
+    Ok(was_accepted)
 }
 
 /// A remote actor stops taking part in a local post (Leave, or Undo of its Join).
@@ -601,9 +631,10 @@ async fn local_or_fetched_actor(ctx: &Data<AppState>, id: &Url) -> Option<actor:
 
 /// The actor ids of an `OrderedCollection` (inline, or by its pages) at `url`.
 async fn fetch_collection(ctx: &Data<AppState>, url: &Url) -> Result<Vec<Url>> {
-    let top: Value = activitypub_federation::fetch::fetch_object_http(url, &ctx.reset_request_count())
-        .await?
-        .object;
+    let top: Value =
+        activitypub_federation::fetch::fetch_object_http(url, &ctx.reset_request_count())
+            .await?
+            .object;
     let mut ids = crate::federation::json::ids(top.get("orderedItems").or(top.get("items")));
     let mut next = top
         .get("first")
@@ -619,7 +650,9 @@ async fn fetch_collection(ctx: &Data<AppState>, url: &Url) -> Result<Vec<Url>> {
         ids.extend(crate::federation::json::ids(
             page.get("orderedItems").or(page.get("items")),
         ));
-        next = page.get("next").and_then(crate::federation::json::id_of_ref);
+        next = page
+            .get("next")
+            .and_then(crate::federation::json::id_of_ref);
     }
     ids.truncate(MAX_MIRRORED);
     ids.retain(|id| id.scheme() == "https" || id.scheme() == "http");

@@ -242,7 +242,10 @@ pub async fn update(
     }
     if let Some(t) = edit.title {
         let t = Some(t.trim().to_owned()).filter(|t| !t.is_empty());
-        active.kind = Set(if t.is_some() { "Article" } else { "Note" }.into());
+        // An Event or a Question keeps its type; only Note and Article follow the title.
+        if existing.kind == "Note" || existing.kind == "Article" {
+            active.kind = Set(if t.is_some() { "Article" } else { "Note" }.into());
+        }
         active.title = Set(t);
     }
     active.hashtags =

@@ -94,7 +94,11 @@ pub async fn local_participable(state: &AppState, ap_id: &str) -> Result<post::M
 
 /// An Accept or Reject whose object is one of our Joins: the pending participation becomes
 /// accepted or rejected. Returns `false` when the object is not a Join we sent (a Follow).
-pub async fn answered(inbound: &Inbound<'_>, object: &Value, accepted: bool) -> Result<bool, Error> {
+pub async fn answered(
+    inbound: &Inbound<'_>,
+    object: &Value,
+    accepted: bool,
+) -> Result<bool, Error> {
     let kind = json::kind(object);
     if kind.is_some_and(|k| k != "Join") {
         return Ok(false);

@@ -1,11 +1,7 @@
 //! `Leave`: a remote actor no longer takes part in one of our events or intentions.
 
 use super::Inbound;
-use crate::{
-    error::Error,
-    services::participations,
-    store::post,
-};
+use crate::{error::Error, services::participations, store::post};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 pub async fn receive(inbound: Inbound<'_>) -> Result<(), Error> {
