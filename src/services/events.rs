@@ -680,11 +680,16 @@ pub async fn find_post(
         {
             Some(p) => p,
             None => {
-                ObjectId::<DbPost>::from(url)
+                let fetched = ObjectId::<DbPost>::from(url)
                     .dereference(ctx)
                     .await
                     .map_err(|e| Error::NotFound(format!("could not read {spec}: {e}")))?
-                    .0
+                    .0;
+                // Storing it may have added to the row (an event's category): read it again.
+                post::Entity::find_by_id(fetched.id)
+                    .one(&state.db)
+                    .await?
+                    .unwrap_or(fetched)
             }
         }
     } else {
