@@ -845,3 +845,56 @@ async fn a_mobilizon_event_is_stored_as_an_event_and_joined_by_join() {
     })
     .await;
 }
+
+/// A cancelled event takes no one: a local join is 409, a remote Join is answered by a Reject.
+#[tokio::test]
+async fn a_cancelled_event_takes_no_participants() {
+    let i = Instance::start("ev-cancelled").await;
+    i.community("hwb", None).await;
+    let ana = i.member("ana", "Ana").await;
+    let ben = i.member("ben", "Ben").await;
+    let created = create_event(&i, &ana, event_body("Called off")).await;
+    let k = key(&created);
+    i.patch(
+        &format!("/api/v1/events/{k}"),
+        Some(&ana),
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK, "cancel");
+    let reply = i
+        .post(&format!("/api/v1/events/{k}/join"), Some(&ben), &json!({}))
+        .await;
+    let message = reply.client_error(StatusCode::CONFLICT, "join a cancelled event");
+    assert!(message.contains("cancelled"), "{message}");
+    let reply = i
+        .patch(
+            &format!("/api/v1/events/{k}"),
+            Some(&ana),
+            &json!({"status": "postponed"}),
+        )
+        .await;
+    reply.client_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown status");
+
+    let erin = Remote::start("erin").await;
+    let (status, text) = erin
+        .send(
+            &i,
+            &json!({
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": format!("{}/join/1", erin.actor_id),
+                "type": "Join",
+                "actor": erin.actor_id,
+                "object": created["id"],
+            }),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {text}");
+    poll("a Reject reaches erin", DELIVERY_TIMEOUT, || async {
+        erin.received_of("Reject").into_iter().next()
+    })
+    .await;
+    assert!(participant_names(&i, &k, "").await.is_empty());
+    let doc = i.get_as(&format!("/p/{k}"), AP_JSON).await;
+    assert_eq!(doc.json["ical:status"], "CANCELLED");
+}
