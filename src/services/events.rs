@@ -829,7 +829,10 @@ pub async fn add_task(ctx: &Ctx, m: &actor::Model, spec: &str, text: &str) -> Re
     let state = ctx.app_data();
     let p = find_event(ctx, Some(m), spec).await?;
     organiser_check(state, &p, m).await?;
-    let text = check_tasks(&[text.to_owned()])?.remove(0);
+    let text = check_tasks(&[text.to_owned()])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Unprocessable("a pre-event task must not be empty".into()))?;
     let existing = tasks_of(&state.db, p.id).await?;
     if existing.len() >= MAX_TASKS {
         return Err(Error::Unprocessable(format!(
