@@ -139,23 +139,6 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn member_names() {
-        assert_eq!(
-            validate_member_name("Alice_1").ok().as_deref(),
-            Some("alice_1")
-        );
-        assert!(validate_member_name("admin").is_err());
-        assert!(validate_member_name("a b").is_err());
-        assert!(validate_member_name("").is_err());
-        assert!(validate_member_name(&"x".repeat(31)).is_err());
-    }
-}
-
 /// Checks an email address enough to catch typing mistakes: one `@`, something either side,
 /// a dot in the domain, no spaces or angle brackets, at most 254 characters.
 pub fn validate_email(email: &str) -> Result<String> {
@@ -189,4 +172,21 @@ pub async fn set_email(
     let mut active: actor::ActiveModel = member.clone().into();
     active.email = Set(Some(email));
     Ok(active.update(&state.db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_names() {
+        assert_eq!(
+            validate_member_name("Alice_1").ok().as_deref(),
+            Some("alice_1")
+        );
+        assert!(validate_member_name("admin").is_err());
+        assert!(validate_member_name("a b").is_err());
+        assert!(validate_member_name("").is_err());
+        assert!(validate_member_name(&"x".repeat(31)).is_err());
+    }
 }
