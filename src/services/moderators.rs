@@ -84,7 +84,10 @@ pub async fn appoint<C: ConnectionTrait>(
         created_at: Set(Utc::now()),
         ..Default::default()
     })
-    .on_conflict_do_nothing()
+    .on_conflict_do_nothing_on([
+        community_moderator::Column::CommunityId,
+        community_moderator::Column::ActorId,
+    ])
     .exec_without_returning(conn)
     .await?;
     Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))

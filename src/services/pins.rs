@@ -159,7 +159,11 @@ async fn insert_pin<C: ConnectionTrait>(
         created_at: Set(Utc::now()),
         ..Default::default()
     })
-    .on_conflict_do_nothing()
+    .on_conflict_do_nothing_on([
+        pin::Column::ScopeKind,
+        pin::Column::ScopeId,
+        pin::Column::PostId,
+    ])
     .exec_without_returning(conn)
     .await?;
     Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
