@@ -11,7 +11,7 @@ use crate::{
         actor::{DbActor, GROUP, PERSON},
         context, json,
     },
-    services::{members, posts, views},
+    services::{members, views},
     state::Ctx,
     store::{actor, follow, outbox_activity},
 };
@@ -84,7 +84,15 @@ async fn actor_document(
     let state = ctx.app_data();
     if found.kind == GROUP {
         let community = views::community_view(state, &found).await?;
-        let items = posts::in_community(state, None, &found, 30, None).await?;
+        // Pinned posts (reflective questions) first, as in the API.
+        let page = crate::services::feed::Page {
+            before: None,
+            limit: 30,
+        };
+        let filter = crate::services::feed::Filter::default();
+        let items = crate::services::feed::community_items(state, None, &found, &filter, page)
+            .await?
+            .items;
         Ok(pages::community(state, &community, &items))
     } else {
         Ok(pages::member(state, &views::actor_view(&found)))
