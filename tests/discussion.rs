@@ -253,7 +253,12 @@ impl FakeMastodon {
             "cc": note["cc"],
             "object": note,
         });
-        let body = serde_json::to_vec(&activity).expect("serialise");
+        self.deliver(inbox, &activity).await
+    }
+
+    /// POSTs `activity` to `inbox`, signed as Mastodon signs; returns the status and body.
+    async fn deliver(&self, inbox: &str, activity: &Value) -> (StatusCode, String) {
+        let body = serde_json::to_vec(activity).expect("serialise");
         let url: url::Url = inbox.parse().expect("inbox URL");
         let headers =
             cairn::federation::signing::signed_headers(&self.key, &self.key_id, &url, &body)
@@ -363,6 +368,22 @@ async fn replies_from_mastodon_thread_under_the_post_they_answer() {
     let (status, text) = mastodon.create(&inbox, &forged).await;
     assert!(status.is_client_error(), "forged reply: {status} {text}");
     assert_eq!(items(&thread(&a, &root_key, None).await).len(), 3);
+
+    // Pins come only from a Group, to its own featured collection: a person's Add (Mastodon
+    // pinning a status of its own) is answered 422 and pins nothing here.
+    let add = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/users/mallory#add-1", mastodon.origin),
+        "type": "Add",
+        "actor": mastodon.actor_id,
+        "object": direct["id"],
+        "target": format!("{}/users/mallory/collections/featured", mastodon.origin),
+    });
+    let (status, text) = mastodon.deliver(&inbox, &add).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("featured"), "{text}");
+    let pins = a.get("/api/v1/communities/hwb/pins", None).await;
+    assert!(items(&pins.json).is_empty(), "{}", pins.text);
 }
 
 // ---------------------------------------------------------------------------------------------
