@@ -1,8 +1,9 @@
 //! Discussion across instances, with real `cairn` processes: stirling (SQLite) hosts `#hwb`,
 //! whose facilitator is alice; bob on falkirk (PostgreSQL when the local server answers, else
 //! SQLite) follows it. bob's reply on falkirk threads under alice's post on stirling; alice's
-//! pin on stirling shows on falkirk's copy of the community (the Group's `Add`/`Remove` to its
-//! `featured` collection), and stirling's posts are in bob's feed on falkirk.
+//! pins on stirling show on falkirk's copy of the community (those made before the follow read
+//! from the Group's `featured` collection, later ones by `Add`/`Remove`), and stirling's posts
+//! are in bob's feed on falkirk.
 //!
 //! Build the server first: `cargo build --bin cairn`, then
 //! `cargo test -p federation-tests --test discussion_federation -- --nocapture`.
@@ -51,7 +52,21 @@ async fn replies_thread_and_pins_travel_between_instances() {
         "{group}"
     );
 
-    // bob follows stirling's #hwb from falkirk.
+    // Before anyone on falkirk follows #hwb, alice pins a welcome.
+    let welcome = alice
+        .create_post("Welcome: introduce yourself and your school #hwb")
+        .await;
+    let welcome_id = api::ap_id(&welcome);
+    let pinned = alice
+        .request(
+            Method::POST,
+            "/api/v1/communities/hwb/pins",
+            Some(&json!({ "post": api::key(&welcome) })),
+        )
+        .await;
+    assert_eq!(pinned.status.as_u16(), 200, "{}", pinned.text);
+
+    // bob follows stirling's #hwb from falkirk; falkirk reads the Group's featured collection.
     let remote = format!("hwb@{}", stirling.domain());
     bob.follow_community(&remote).await;
     let anyone = Api::of(&stirling, None);
@@ -60,6 +75,28 @@ async fn replies_thread_and_pins_travel_between_instances() {
         (c["followers"].as_u64() == Some(1)).then_some(())
     })
     .await;
+
+    let pins_on_falkirk = || async {
+        let pins = bob
+            .request(
+                Method::GET,
+                &format!("/api/v1/communities/{remote}/pins"),
+                None,
+            )
+            .await;
+        items(&pins)
+            .iter()
+            .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (_, took) = poll(HOP, "the earlier pin on falkirk, from featured", || async {
+        (pins_on_falkirk().await == vec![welcome_id.clone()]).then_some(())
+    })
+    .await;
+    println!(
+        "0. falkirk read the featured collection after {} ms",
+        took.as_millis()
+    );
 
     // alice asks; the post reaches falkirk's copy of the community.
     let root = alice
@@ -122,10 +159,16 @@ async fn replies_thread_and_pins_travel_between_instances() {
     let featured = anyone
         .fetch_activitypub(&stirling.url("/c/hwb/featured"))
         .await;
+    let featured_ids: Vec<&str> = featured.body["orderedItems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
     assert_eq!(
-        featured.body["orderedItems"][0]["id"],
-        json!(root_id),
-        "{}",
+        featured_ids,
+        vec![root_id.as_str(), welcome_id.as_str()],
+        "newest pin first: {}",
         featured.text
     );
     let (listed, took) = poll(HOP, "the pin on falkirk's copy of #hwb", || async {
@@ -136,14 +179,10 @@ async fn replies_thread_and_pins_travel_between_instances() {
     .await;
     println!("2. the pin reached falkirk after {} ms", took.as_millis());
     assert_eq!(listed["local"], json!(false), "{listed}");
-    let pins = bob
-        .request(
-            Method::GET,
-            &format!("/api/v1/communities/{remote}/pins"),
-            None,
-        )
-        .await;
-    assert_eq!(items(&pins).len(), 1, "{}", pins.text);
+    assert_eq!(
+        pins_on_falkirk().await,
+        vec![root_id.clone(), welcome_id.clone()]
+    );
     // falkirk's members cannot pin in a community that lives on stirling.
     let refused = bob
         .request(
@@ -174,20 +213,15 @@ async fn replies_thread_and_pins_travel_between_instances() {
         .await;
     assert_eq!(unpinned.status.as_u16(), 204, "{}", unpinned.text);
     let (_, took) = poll(HOP, "the unpin on falkirk", || async {
-        let pins = bob
-            .request(
-                Method::GET,
-                &format!("/api/v1/communities/{remote}/pins"),
-                None,
-            )
-            .await;
-        items(&pins).is_empty().then_some(())
+        (pins_on_falkirk().await == vec![welcome_id.clone()]).then_some(())
     })
     .await;
     println!("4. the unpin reached falkirk after {} ms", took.as_millis());
-    let first = bob.community_posts(&remote).await.into_iter().next();
+    let listed = bob.community_posts(&remote).await;
     assert!(
-        first.is_some_and(|p| p["pinned"] == json!(false)),
-        "nothing pinned on falkirk any more"
+        listed
+            .iter()
+            .any(|p| p["id"].as_str() == Some(root_id.as_str()) && p["pinned"] == json!(false)),
+        "the question is no longer pinned on falkirk: {listed:?}"
     );
 }

@@ -13,10 +13,17 @@ use crate::{
     error::{Error, Result},
     federation::{
         activities::{add, remove},
-        addressing, note,
+        actor::GROUP,
+        addressing, json,
+        note::{self, DbPost},
+        same_origin,
     },
     state::AppState,
     store::{actor, event, event_organiser, pin, post, post_community, thread_query},
+};
+use activitypub_federation::{
+    config::Data,
+    fetch::{fetch_object_http, object_id::ObjectId},
 };
 use chrono::Utc;
 use sea_orm::{
@@ -24,6 +31,7 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde_json::{json, Value};
+use url::Url;
 
 /// More pins than this stop being "at the top": a facilitator unpins an old question first.
 pub const MAX_PINS: u64 = 20;
@@ -399,6 +407,58 @@ pub async fn remove_remote_pin<C: ConnectionTrait>(
 ) -> Result<()> {
     delete_pin(conn, pin::COMMUNITY, group_id, post_id).await?;
     Ok(())
+}
+
+/// Reads a remote Group's `featured` collection, once we follow it, so that what was pinned
+/// before then shows here too; later changes arrive as `Add`/`Remove`. Each item is read from
+/// its own origin (an embedded copy is not trusted); one that cannot be read is skipped.
+/// Returns how many posts are pinned here for it afterwards.
+pub async fn refresh_remote_featured(data: &Data<AppState>, group: &actor::Model) -> Result<usize> {
+    if group.local || group.kind != GROUP {
+        return Ok(0);
+    }
+    let group_url: Url = group
+        .ap_id
+        .parse()
+        .map_err(|e| Error::Internal(format!("stored actor id {}: {e}", group.ap_id)))?;
+    let document = fetch_object_http::<AppState, Value>(&group_url, data).await?;
+    let Some(featured) = json::ids(document.object.get("featured"))
+        .into_iter()
+        .next()
+    else {
+        return Ok(0);
+    };
+    if !same_origin(&featured, &group_url) {
+        return Err(Error::Remote(format!(
+            "{} names a featured collection on another origin",
+            group.ap_id
+        )));
+    }
+    let collection = fetch_object_http::<AppState, Value>(&featured, data)
+        .await?
+        .object;
+    let listed = collection
+        .get("orderedItems")
+        .or_else(|| collection.get("items"));
+    let mut posts = Vec::new();
+    for id in json::ids(listed).into_iter().take(MAX_PINS as usize) {
+        match ObjectId::<DbPost>::from(id.clone()).dereference(data).await {
+            Ok(p) => posts.push(p.0.id),
+            Err(e) => tracing::warn!("featured item {id} of {}: {e}", group.ap_id),
+        }
+    }
+    let txn = data.db.begin().await?;
+    pin::Entity::delete_many()
+        .filter(pin::Column::ScopeKind.eq(pin::COMMUNITY))
+        .filter(pin::Column::ScopeId.eq(group.id))
+        .exec(&txn)
+        .await?;
+    // Oldest first, so that the newest pin has the highest id, as local pins do.
+    for post_id in posts.iter().rev() {
+        insert_pin(&txn, pin::COMMUNITY, group.id, *post_id, None).await?;
+    }
+    txn.commit().await?;
+    Ok(posts.len())
 }
 
 /// The Group's `featured` collection: its public pinned posts, newest pin first. Posts from
