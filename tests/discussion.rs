@@ -180,7 +180,35 @@ impl FakeMastodon {
                 "publicKeyPem": public_pem,
             },
         }));
+        // A Group on the same server (a Lemmy-like community), with the same key.
+        let group_id = format!("{origin}/groups/lounge");
+        let group = Arc::new(json!({
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": group_id,
+            "type": "Group",
+            "preferredUsername": "lounge",
+            "inbox": format!("{group_id}/inbox"),
+            "followers": format!("{group_id}/followers"),
+            "featured": format!("{group_id}/featured"),
+            "publicKey": {
+                "id": format!("{group_id}#main-key"),
+                "owner": group_id,
+                "publicKeyPem": public_pem,
+            },
+        }));
         let app = axum::Router::new()
+            .route(
+                "/groups/lounge",
+                axum::routing::get(move || {
+                    let group = group.clone();
+                    async move {
+                        (
+                            [("content-type", "application/activity+json")],
+                            group.to_string(),
+                        )
+                    }
+                }),
+            )
             .route(
                 "/users/mallory",
                 axum::routing::get(move || {
@@ -258,11 +286,24 @@ impl FakeMastodon {
 
     /// POSTs `activity` to `inbox`, signed as Mastodon signs; returns the status and body.
     async fn deliver(&self, inbox: &str, activity: &Value) -> (StatusCode, String) {
+        self.deliver_as(&self.key_id, inbox, activity).await
+    }
+
+    /// The Group served next to mallory.
+    fn group_id(&self) -> String {
+        format!("{}/groups/lounge", self.origin)
+    }
+
+    async fn deliver_as(
+        &self,
+        key_id: &str,
+        inbox: &str,
+        activity: &Value,
+    ) -> (StatusCode, String) {
         let body = serde_json::to_vec(activity).expect("serialise");
         let url: url::Url = inbox.parse().expect("inbox URL");
-        let headers =
-            cairn::federation::signing::signed_headers(&self.key, &self.key_id, &url, &body)
-                .expect("sign");
+        let headers = cairn::federation::signing::signed_headers(&self.key, key_id, &url, &body)
+            .expect("sign");
         let response = self
             .http
             .post(url)
@@ -382,8 +423,56 @@ async fn replies_from_mastodon_thread_under_the_post_they_answer() {
     let (status, text) = mastodon.deliver(&inbox, &add).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
     assert!(text.contains("featured"), "{text}");
+    // A Group's Add counts only to its own featured collection, and only if someone here
+    // follows the Group.
+    let group = mastodon.group_id();
+    let group_key = format!("{group}#main-key");
+    let group_add = |n: u32, target: String| {
+        json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": format!("{group}/activities/add-{n}"),
+            "type": "Add",
+            "actor": group,
+            "object": direct["id"],
+            "target": target,
+        })
+    };
+    let (status, text) = mastodon
+        .deliver_as(
+            &group_key,
+            &inbox,
+            &group_add(1, format!("{group}/featured")),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an unfollowed Group's Add: {text}"
+    );
+    assert!(text.contains("follows"), "{text}");
+    let (status, text) = mastodon
+        .deliver_as(&group_key, &inbox, &group_add(2, format!("{group}/outbox")))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an Add to another collection: {text}"
+    );
+    let (status, text) = mastodon
+        .deliver_as(&group_key, &inbox, &group_add(3, a.id("/c/hwb/featured")))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an Add to our featured: {text}"
+    );
     let pins = a.get("/api/v1/communities/hwb/pins", None).await;
     assert!(items(&pins.json).is_empty(), "{}", pins.text);
+    let stored = cairn::store::pin::Entity::find()
+        .all(&a.state.db)
+        .await
+        .expect("pins");
+    assert!(stored.is_empty(), "no pin was stored: {stored:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
