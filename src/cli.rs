@@ -57,6 +57,9 @@ pub enum Admin {
         #[arg(long)]
         summary: Option<String>,
     },
+    /// Make a member a moderator (facilitator) of a community: they may pin posts and appoint
+    /// other moderators.
+    AddModerator { tag: String, member: String },
     /// Aggregate another instance: our communities follow the same-tag ones there.
     Link { url: String },
     /// List links and the state of their follows.
@@ -131,6 +134,21 @@ async fn admin(action: Admin) -> anyhow::Result<()> {
             // Linked instances may have this community too.
             links::sync_all(&ctx).await?;
             crate::federation::delivery::flush(&ctx).await?;
+        }
+        Admin::AddModerator { tag, member } => {
+            let community = communities::get_local(state, &tag).await?;
+            let found = members::find_local(state, &member)
+                .await?
+                .with_context(|| format!("no member {member:?} on this instance"))?;
+            let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+            let added = crate::services::moderators::appoint(&txn, &community, &found).await?;
+            txn.commit().await?;
+            eprintln!(
+                "{} {} a moderator of {}",
+                found.ap_id,
+                if added { "is now" } else { "was already" },
+                community.ap_id
+            );
         }
         Admin::Link { url } => {
             let followed = links::link(&ctx, &url).await?;

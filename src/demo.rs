@@ -79,6 +79,14 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             };
             tokens.push((*name, token));
         }
+        // Each instance's first member facilitates its communities: pins and moderators.
+        if let Some((first, _)) = inst.members.first() {
+            if let Some(m) = members::find_local(ctx.app_data(), first).await? {
+                for c in communities::list_local(ctx.app_data()).await? {
+                    crate::services::moderators::appoint(&ctx.app_data().db, &c, &m).await?;
+                }
+            }
+        }
         let handle = server::start(federation).await?;
         running.push((inst, handle, tokens));
     }

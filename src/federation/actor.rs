@@ -53,6 +53,9 @@ pub struct ActorJson {
     pub url: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributed_to: Option<Value>,
+    /// A Group's moderators collection (Lemmy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderators: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manually_approves_followers: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,12 +145,26 @@ impl DbActor {
             }),
             url: Some(Value::String(m.ap_id.clone())),
             attributed_to: is_group.then(|| Value::Array(vec![])),
+            moderators: is_group.then(|| Value::String(format!("{base}/moderators"))),
             manually_approves_followers: Some(false),
             discoverable: Some(m.kind != APPLICATION),
             posting_restricted_to_mods: is_group.then_some(false),
             published: Some(m.created_at),
         })
     }
+}
+
+/// A local actor's document; a Group's `attributedTo` lists its moderators (as Lemmy does).
+pub async fn group_json<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    actor: DbActor,
+) -> Result<ActorJson, Error> {
+    let mut json = actor.local_json()?;
+    if actor.is_group() && actor.0.local {
+        let ids = crate::services::moderators::actor_ids(conn, actor.0.id).await?;
+        json.attributed_to = Some(Value::Array(ids.into_iter().map(Value::String).collect()));
+    }
+    Ok(json)
 }
 
 fn parse(s: &str) -> Result<Url, Error> {
@@ -187,8 +204,8 @@ impl Object for DbActor {
         Ok(())
     }
 
-    async fn into_json(self, _data: &Data<AppState>) -> Result<ActorJson, Error> {
-        self.local_json()
+    async fn into_json(self, data: &Data<AppState>) -> Result<ActorJson, Error> {
+        group_json(&data.db, self).await
     }
 
     async fn verify(json: &ActorJson, expected: &Url, _data: &Data<AppState>) -> Result<(), Error> {

@@ -447,6 +447,7 @@ impl Object for DbPost {
         super::attachments::store_remote(data, &json, &saved).await?;
         super::event::store_remote(data, &json, &saved).await?;
         super::intention::store_remote(data, &json, &saved).await?;
+        let saved = crate::services::feed::store_category(&data.db, saved).await?;
         DbPost::new(saved)
     }
 }

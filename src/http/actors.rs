@@ -11,7 +11,7 @@ use crate::{
         actor::{DbActor, GROUP, PERSON},
         context, json,
     },
-    services::{members, posts, views},
+    services::{members, views},
     state::Ctx,
     store::{actor, follow, outbox_activity},
 };
@@ -38,6 +38,7 @@ pub fn router() -> Router {
         .route("/u/{name}/followers", get(followers))
         .route("/c/{name}/followers", get(followers))
         .route("/c/{name}/featured", get(featured))
+        .route("/c/{name}/moderators", get(moderators))
 }
 
 /// The local actor a `/u/NAME` (member) or `/c/NAME` (community) path names.
@@ -83,7 +84,15 @@ async fn actor_document(
     let state = ctx.app_data();
     if found.kind == GROUP {
         let community = views::community_view(state, &found).await?;
-        let items = posts::in_community(state, None, &found, 30, None).await?;
+        // Pinned posts (reflective questions) first, as in the API.
+        let page = crate::services::feed::Page {
+            before: None,
+            limit: 30,
+        };
+        let filter = crate::services::feed::Filter::default();
+        let items = crate::services::feed::community_items(state, None, &found, &filter, page)
+            .await?
+            .items;
         Ok(pages::community(state, &community, &items))
     } else {
         Ok(pages::member(state, &views::actor_view(&found)))
@@ -145,7 +154,7 @@ async fn followers(
     })))
 }
 
-/// Pinned posts of a community (none can be pinned yet).
+/// A community's pinned posts (reflective questions), newest pin first: `services::pins`.
 async fn featured(
     ctx: Ctx,
     _: SignedFetch,
@@ -153,10 +162,24 @@ async fn featured(
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     let found = local_actor(&ctx, &uri, &name).await?;
+    Ok(activity_json(
+        crate::services::pins::featured_json(ctx.app_data(), &found).await?,
+    ))
+}
+
+/// A community's moderators (Lemmy's `moderators` collection); also its `attributedTo`.
+async fn moderators(
+    ctx: Ctx,
+    _: SignedFetch,
+    uri: Uri,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    let found = local_actor(&ctx, &uri, &name).await?;
+    let ids = crate::services::moderators::actor_ids(&ctx.db, found.id).await?;
     Ok(activity_json(j!({
-        "id": format!("{}/featured", found.ap_id),
+        "id": format!("{}/moderators", found.ap_id),
         "type": "OrderedCollection",
-        "totalItems": 0,
-        "orderedItems": [],
+        "totalItems": ids.len(),
+        "orderedItems": ids,
     })))
 }

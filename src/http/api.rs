@@ -3,7 +3,7 @@
 use super::auth::{MaybeMember, Member};
 use crate::{
     error::Error,
-    services::{communities, follows, links, posts, views},
+    services::{communities, feed, follows, links, posts, views},
     state::Ctx,
 };
 use axum::{
@@ -13,8 +13,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use chrono::{DateTime, Utc};
-use serde::{de::DeserializeOwned, Deserialize};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub fn router() -> Router {
@@ -134,28 +133,18 @@ async fn get_community(
     Ok(Json(views::community_view(ctx.app_data(), &c).await?))
 }
 
-#[derive(Deserialize)]
-struct Page {
-    limit: Option<u64>,
-    before: Option<DateTime<Utc>>,
-}
-
 async fn community_posts(
     ctx: Ctx,
     MaybeMember(m): MaybeMember,
     Path(tag): Path<String>,
-    ApiQuery(page): ApiQuery<Page>,
-) -> Result<Json<serde_json::Value>, Error> {
+    ApiQuery(query): ApiQuery<feed::ListingQuery>,
+) -> Result<Json<feed::Listing>, Error> {
     let c = follows::resolve_community(&ctx, &tag).await?;
-    let items = posts::in_community(
-        ctx.app_data(),
-        m.as_ref(),
-        &c,
-        page.limit.unwrap_or(20),
-        page.before,
-    )
-    .await?;
-    Ok(Json(json!({ "items": items })))
+    // Filters (hashtag, kind, dates) and pinned posts first: services::feed.
+    let (filter, page) = query.parse()?;
+    Ok(Json(
+        feed::community_items(ctx.app_data(), m.as_ref(), &c, &filter, page).await?,
+    ))
 }
 
 async fn follow_community(

@@ -140,6 +140,7 @@ pub async fn create_with(
                 .to_string(),
         ),
     };
+    let existed = super::moderators::existing_communities(state, &written).await?;
     let groups = communities::for_tags(state, &written).await?;
     let title = input
         .title
@@ -184,6 +185,7 @@ pub async fn create_with(
     if let Some(after_insert) = extras.after_insert {
         after_insert(&txn, &saved).await?;
     }
+    let saved = super::feed::store_category(&txn, saved).await?;
     for g in &groups {
         post_community::ActiveModel {
             post_id: Set(saved.id),
@@ -194,6 +196,7 @@ pub async fn create_with(
         .insert(&txn)
         .await?;
     }
+    super::moderators::appoint_creator(&txn, &groups, &existed, author).await?;
     if visibility.federates() {
         let note = note::to_json(&txn, state, &saved).await?;
         let create = author_activity(state, author, "Create", to_value(&note)?, &note);
@@ -268,6 +271,7 @@ pub async fn update(
     }
     active.updated = Set(Some(now));
     let saved = active.update(&txn).await?;
+    let saved = super::feed::store_category(&txn, saved).await?;
     let visibility = Visibility::parse(&saved.visibility).unwrap_or(Visibility::Authority);
     if visibility.federates() {
         let note = note::to_json(&txn, state, &saved).await?;

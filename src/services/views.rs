@@ -47,6 +47,8 @@ pub struct PostView {
     pub event: Option<serde_json::Value>,
     /// The intention, when the post is one.
     pub intention: Option<serde_json::Value>,
+    /// Pinned at the top of the community (or event) being listed: a reflective question.
+    pub pinned: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,6 +122,7 @@ pub async fn post_view(state: &AppState, p: &post::Model) -> Result<PostView> {
         replies: super::threads::reply_count(state, p).await?,
         event: super::events::event_view(state, p).await?,
         intention: super::intentions::intention_view(state, p).await?,
+        pinned: false,
     })
 }
 

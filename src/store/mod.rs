@@ -21,6 +21,7 @@ pub mod post;
 pub mod post_community;
 pub mod received_activity;
 pub mod reminder;
+pub mod thread_query;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};

@@ -49,6 +49,22 @@ pub async fn receive(inbound: Inbound<'_>) -> Result<(), Error> {
         let mut active: follow::ActiveModel = found.into();
         active.state = Set(follow::ACCEPTED.into());
         active.update(&state.db).await?;
+        refresh_featured_later(&inbound);
     }
     Ok(())
+}
+
+/// A Group we now follow may have pinned posts already: read its featured collection after
+/// answering (it is fetched from the Group, which is waiting for our answer).
+fn refresh_featured_later(inbound: &Inbound<'_>) {
+    if !inbound.actor.is_group() {
+        return;
+    }
+    let data = inbound.data.reset_request_count();
+    let group = inbound.actor.0.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::services::pins::refresh_remote_featured(&data, &group).await {
+            tracing::warn!("reading the featured collection of {}: {e}", group.ap_id);
+        }
+    });
 }

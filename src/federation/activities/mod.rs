@@ -1,6 +1,7 @@
 //! One file per activity kind: how Cairn receives it and, where Cairn sends it, how it is built.
 
 pub mod accept;
+pub mod add;
 pub mod announce;
 pub mod create_or_update;
 pub mod delete;
@@ -8,6 +9,7 @@ pub mod follow;
 pub mod join;
 pub mod leave;
 pub mod reject;
+pub mod remove;
 pub mod undo;
 
 use super::actor::DbActor;
@@ -61,6 +63,8 @@ pub async fn dispatch(inbound: Inbound<'_>) -> Result<(), Error> {
         "Announce" => announce::receive(inbound).await,
         "Join" => join::receive(inbound).await,
         "Leave" => leave::receive(inbound).await,
+        "Add" => add::receive(inbound).await,
+        "Remove" => remove::receive(inbound).await,
         "" => Err(Error::BadRequest("activity has no type".into())),
         other => Err(Error::Unprocessable(format!(
             "Cairn does not handle {other} activities"
