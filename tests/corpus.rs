@@ -53,7 +53,8 @@ const ACTOR_TYPES: &[&str] = &["Person", "Group", "Service", "Application", "Org
 /// Activity types Cairn handles (mirrors the `match` in `federation::activities::dispatch`);
 /// every other activity is answered 422 "Cairn does not handle X activities".
 const HANDLED_ACTIVITIES: &[&str] = &[
-    "Follow", "Accept", "Reject", "Undo", "Create", "Update", "Delete", "Announce",
+    "Follow", "Accept", "Reject", "Undo", "Create", "Update", "Delete", "Announce", "Join", "Leave",
+    "Add", "Remove",
 ];
 
 /// Activity types of the Activity Vocabulary and the extensions the corpus uses; a document
@@ -474,10 +475,25 @@ fn read_activity(doc: &Value) -> Reading {
                 r = r.refuse("the object has no valid id");
             }
         }
-        // accept.rs
+        // accept.rs (and join.rs for the answer to one of our Joins)
         "Accept" => {
-            if let Some(k) = object_kind.filter(|k| k != "Follow") {
+            if let Some(k) = object_kind.filter(|k| k != "Follow" && k != "Join") {
                 r = r.refuse(format!("Cairn only handles Accept of a Follow, not of {k}"));
+            }
+        }
+        // join.rs, leave.rs: the object is one of our events or intentions, by id.
+        "Join" | "Leave" => match json::id_of(object) {
+            Some(_) => r.note(format!("{kind} of a post, decided at its origin")),
+            None => r = r.refuse("the object has no valid id"),
+        },
+        // add.rs, remove.rs: a Group's featured collection gains or loses a post.
+        "Add" | "Remove" => {
+            if json::id_of(object).is_none() {
+                r = r.refuse("the object has no valid id");
+            } else if doc.get("target").is_none() {
+                r = r.refuse("the activity has no target");
+            } else {
+                r.note("changes a Group's featured collection");
             }
         }
         // reject.rs: the Follow is looked up by its id, or by the pair.
