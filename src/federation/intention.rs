@@ -19,6 +19,25 @@ use serde_json::Value;
 /// Longest `intentionSource` URL we keep.
 const MAX_SOURCE_LEN: usize = 2_048;
 
+/// Cairn's own terms as a JSON-LD context document (served at `/ns`): the same definitions
+/// as in the `@context` of everything Cairn serves, so a processor that dereferences the
+/// namespace finds what `targetDate` and `intentionStatus` mean.
+pub fn context_document() -> Value {
+    let mut terms = serde_json::Map::new();
+    let is_cairn = |v: &Value| {
+        let id = v.as_str().or_else(|| v.get("@id").and_then(Value::as_str));
+        id.is_some_and(|id| id.starts_with("cairn:"))
+    };
+    for item in super::context().as_array().into_iter().flatten() {
+        for (term, definition) in item.as_object().into_iter().flatten() {
+            if term == "cairn" || is_cairn(definition) {
+                terms.insert(term.clone(), definition.clone());
+            }
+        }
+    }
+    serde_json::json!({ "@context": terms })
+}
+
 /// Adds what this kind of post carries to its wire form.
 pub async fn add_to_note<C: ConnectionTrait>(
     conn: &C,
@@ -128,6 +147,20 @@ mod tests {
             base[k] = v.clone();
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn the_context_document_defines_the_intention_terms() {
+        let doc = context_document();
+        let ctx = &doc["@context"];
+        assert_eq!(ctx["cairn"], super::super::CAIRN_NS);
+        assert_eq!(ctx["targetDate"]["@id"], "cairn:targetDate");
+        assert_eq!(
+            ctx["targetDate"]["@type"],
+            "http://www.w3.org/2001/XMLSchema#date"
+        );
+        assert_eq!(ctx["intentionStatus"], "cairn:intentionStatus");
+        assert!(ctx.get("toot").is_none(), "only Cairn's terms: {doc}");
     }
 
     #[test]

@@ -32,6 +32,16 @@ pub fn router() -> Router {
         .route("/api/v1/intentions/{key}/participants", get(participants))
         .route("/api/v1/me/intentions", get(mine))
         .route("/api/v1/communities/{tag}/intentions", get(in_community))
+        .route("/ns", get(context_document))
+}
+
+/// The JSON-LD context document of Cairn's extension terms.
+async fn context_document() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/ld+json")],
+        Json(crate::federation::intention::context_document()),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -10,10 +10,11 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    federation::sanitize,
+    federation::{note::DbPost, sanitize},
     state::{AppState, Ctx},
     store::{actor, intention, participation, post, post_community},
 };
+use activitypub_federation::fetch::object_id::ObjectId;
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
@@ -28,6 +29,7 @@ pub const MAX_YEARS_AHEAD: i32 = 5;
 
 const INTEND_PREFIX: &str = "I intend to ";
 const DATE_LINE: &str = "\n\nTarget date: ";
+const ACHIEVED_LINE: &str = " (achieved on ";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,8 +113,16 @@ fn check_text(text: &str) -> Result<String> {
 }
 
 /// The post's text: readable as it stands where Cairn's terms mean nothing (Mastodon).
-fn compose(text: &str, date: NaiveDate, source: Option<&post::Model>) -> String {
+fn compose(
+    text: &str,
+    date: NaiveDate,
+    source: Option<&post::Model>,
+    achieved: Option<NaiveDate>,
+) -> String {
     let mut out = format!("{INTEND_PREFIX}{text}{DATE_LINE}{}", format_date(date));
+    if let Some(day) = achieved {
+        out.push_str(&format!("{ACHIEVED_LINE}{})", format_date(day)));
+    }
     if let Some(s) = source {
         let url = s.url.clone().unwrap_or_else(|| s.ap_id.clone());
         match s.title.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -196,7 +206,7 @@ pub async fn create(
         None => None,
         Some(s) => Some(find_source(state, author, s).await?),
     };
-    let content = compose(&text, target_date, source.as_ref());
+    let content = compose(&text, target_date, source.as_ref(), None);
     let source_ap_id = source.as_ref().map(|s| s.ap_id.clone());
     let owner = author.clone();
     let config = state.config.clone();
@@ -264,6 +274,58 @@ pub async fn find(
         .one(&state.db)
         .await?
         .ok_or_else(not_found)?;
+    checked(state, viewer, key, p).await
+}
+
+/// An intention named by its key here or by its ActivityPub id; one on another instance that
+/// is not known here yet is read from its origin (so a colleague elsewhere can join it).
+pub async fn resolve(
+    ctx: &Ctx,
+    viewer: Option<&actor::Model>,
+    spec: &str,
+) -> Result<(post::Model, intention::Model)> {
+    let spec = spec.trim();
+    if !spec.contains("://") {
+        return find(ctx.app_data(), viewer, spec).await;
+    }
+    let url = url::Url::parse(spec).map_err(|e| {
+        Error::BadRequest(format!(
+            "{spec:?} is neither an intention key nor a URL: {e}"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::BadRequest(format!(
+            "{spec:?} must be an http(s) URL"
+        )));
+    }
+    let known = post::Entity::find()
+        .filter(post::Column::ApId.eq(url.as_str()))
+        .one(&ctx.db)
+        .await?;
+    let p = match known {
+        Some(p) => p,
+        None => {
+            ObjectId::<DbPost>::from(url)
+                .dereference(ctx)
+                .await
+                .map_err(|e| {
+                    Error::NotFound(format!(
+                        "could not read the intention {spec} from its instance: {e}"
+                    ))
+                })?
+                .0
+        }
+    };
+    checked(ctx.app_data(), viewer, spec, p).await
+}
+
+async fn checked(
+    state: &AppState,
+    viewer: Option<&actor::Model>,
+    key: &str,
+    p: post::Model,
+) -> Result<(post::Model, intention::Model)> {
+    let not_found = || Error::NotFound(format!("no intention with key {key:?}"));
     if p.deleted_at.is_some() {
         return Err(Error::Gone(format!("intention {key:?} was deleted")));
     }
@@ -322,30 +384,9 @@ pub async fn edit(
         Some(t) => check_text(t)?,
         None => text_of(p.source.as_deref().unwrap_or_default()),
     };
-    let source = match &i.source_ap_id {
-        Some(id) => {
-            post::Entity::find()
-                .filter(post::Column::ApId.eq(id.as_str()))
-                .one(&state.db)
-                .await?
-        }
-        None => None,
-    };
-    let content = compose(&text, target_date, source.as_ref());
-    let txn = state.db.begin().await?;
     let mut active: intention::ActiveModel = i.into();
     active.target_date = Set(target_date);
-    active.update(&txn).await?;
-    let mut post_active: post::ActiveModel = p.into();
-    post_active.content = Set(posts::render_text(state, &content));
-    post_active.source = Set(Some(content));
-    post_active.updated = Set(Some(Utc::now()));
-    let saved = post_active.update(&txn).await?;
-    reminders::schedule_intention(&txn, &state.config, saved.id).await?;
-    posts::queue_update(&txn, state, owner, &saved).await?;
-    txn.commit().await?;
-    state.delivery_wakeup.notify_one();
-    views::post_view(state, &saved).await
+    save(state, p, active, &text).await
 }
 
 /// Marks the intention achieved (`true`: no more reminders) or active again (`false`).
@@ -356,7 +397,7 @@ pub async fn set_achieved(
     achieved: bool,
 ) -> Result<PostView> {
     let (p, i) = own(state, owner, key).await?;
-    let txn = state.db.begin().await?;
+    let text = text_of(p.source.as_deref().unwrap_or_default());
     let mut active: intention::ActiveModel = i.into();
     if achieved {
         active.status = Set(intention::ACHIEVED.into());
@@ -365,14 +406,38 @@ pub async fn set_achieved(
         active.status = Set(intention::ACTIVE.into());
         active.achieved_at = Set(None);
     }
-    active.update(&txn).await?;
+    save(state, p, active, &text).await
+}
+
+/// Stores a changed intention with its text composed again (date and status are in the text
+/// for readers that know nothing of Cairn), reschedules reminders, and sends the `Update`.
+async fn save(
+    state: &AppState,
+    p: post::Model,
+    changed: intention::ActiveModel,
+    text: &str,
+) -> Result<PostView> {
+    let txn = state.db.begin().await?;
+    let i = changed.update(&txn).await?;
+    let source = match &i.source_ap_id {
+        Some(id) => {
+            post::Entity::find()
+                .filter(post::Column::ApId.eq(id.as_str()))
+                .one(&txn)
+                .await?
+        }
+        None => None,
+    };
+    let achieved = i.achieved_at.map(|t| t.date_naive());
+    let content = compose(text, i.target_date, source.as_ref(), achieved);
     let mut post_active: post::ActiveModel = p.into();
+    post_active.content = Set(posts::render_text(state, &content));
+    post_active.source = Set(Some(content));
     post_active.updated = Set(Some(Utc::now()));
     let saved = post_active.update(&txn).await?;
-    if !achieved {
-        reminders::schedule_intention(&txn, &state.config, saved.id).await?;
-    }
-    posts::queue_update(&txn, state, owner, &saved).await?;
+    reminders::schedule_intention(&txn, &state.config, saved.id).await?;
+    // Where the intention went, and to every remote participant, whose instance reschedules.
+    participations::announce_participants(&txn, state, &saved).await?;
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
     views::post_view(state, &saved).await
@@ -419,9 +484,17 @@ pub async fn progress(
     .await
 }
 
+/// `member` shares the intention: at once for one of ours, by a `Join` to its instance for a
+/// remote one (`pending` until that instance accepts; their own instance then reminds them).
 pub async fn join(ctx: &Ctx, member: &actor::Model, key: &str) -> Result<Value> {
     let state = ctx.app_data();
-    let (p, _) = find(state, Some(member), key).await?;
+    let (p, i) = resolve(ctx, Some(member), key).await?;
+    if i.status != intention::ACTIVE {
+        return Err(Error::Conflict(
+            "this intention is already achieved: declare your own, naming it as the source"
+                .into(),
+        ));
+    }
     let joined = participations::join(ctx, member, &p).await?;
     if joined.state == participation::ACCEPTED {
         reminders::schedule_intention(&state.db, &state.config, p.id).await?;
@@ -430,8 +503,7 @@ pub async fn join(ctx: &Ctx, member: &actor::Model, key: &str) -> Result<Value> 
 }
 
 pub async fn leave(ctx: &Ctx, member: &actor::Model, key: &str) -> Result<()> {
-    let state = ctx.app_data();
-    let (p, _) = find(state, Some(member), key).await?;
+    let (p, _) = resolve(ctx, Some(member), key).await?;
     if p.author_id == member.id {
         return Err(Error::BadRequest(
             "the owner cannot leave their own intention: mark it achieved or delete the post"
@@ -449,7 +521,7 @@ pub async fn participants(
     limit: u64,
     offset: u64,
 ) -> Result<Vec<Value>> {
-    let (p, _) = find(ctx.app_data(), viewer, key).await?;
+    let (p, _) = resolve(ctx, viewer, key).await?;
     participations::list(ctx, &p, search, limit.clamp(1, 100), offset).await
 }
 
@@ -578,12 +650,18 @@ mod tests {
     #[test]
     fn composed_text_reads_well_and_gives_back_the_owner_text() {
         let date = NaiveDate::from_ymd_opt(2027, 3, 14).unwrap();
-        let composed = compose("use exit tickets #hwb", date, None);
+        let composed = compose("use exit tickets #hwb", date, None, None);
         assert_eq!(
             composed,
             "I intend to use exit tickets #hwb\n\nTarget date: 14 March 2027"
         );
         assert_eq!(text_of(&composed), "use exit tickets #hwb");
+        let done = compose("try #hwb", date, None, NaiveDate::from_ymd_opt(2027, 3, 1));
+        assert_eq!(
+            done,
+            "I intend to try #hwb\n\nTarget date: 14 March 2027 (achieved on 1 March 2027)"
+        );
+        assert_eq!(text_of(&done), "try #hwb");
     }
 
     #[test]

@@ -577,23 +577,6 @@ pub async fn in_community(
     Ok(out)
 }
 
-/// Federates an `Update` of `p` (already changed in `conn`'s transaction) wherever the post
-/// went, as an edit does: for posts whose extra rows changed (an intention's date or status).
-pub async fn queue_update<C: ConnectionTrait>(
-    conn: &C,
-    state: &AppState,
-    author: &actor::Model,
-    p: &post::Model,
-) -> Result<()> {
-    let visibility = Visibility::parse(&p.visibility).unwrap_or(Visibility::Authority);
-    if !visibility.federates() {
-        return Ok(());
-    }
-    let note = note::to_json(conn, state, p).await?;
-    let update = author_activity(state, author, "Update", to_value(&note)?, &note);
-    propagate(conn, state, author, p, &update, Verb::Update).await
-}
-
 /// Renders a local author's text as the HTML a post stores (hashtags linked to communities).
 pub fn render_text(state: &AppState, content: &str) -> String {
     render(state, content)

@@ -37,6 +37,8 @@ pub const MAX_ATTEMPTS: i32 = 5;
 const STALE_CLAIM_SECS: i64 = 600;
 /// The first retry waits this long; each further one twice as long.
 const RETRY_BASE_SECS: i64 = 60;
+/// How `last_error` begins on a row left behind by a moved target date.
+const MOVED: &str = "the target date moved to";
 /// Rows claimed per round.
 const BATCH: u64 = 50;
 
@@ -103,10 +105,55 @@ pub async fn schedule_intention<C: ConnectionTrait>(
     if p.deleted_at.is_some() {
         return Ok(());
     }
+    // Rows for an earlier date will never be sent: saying so at once keeps the table honest
+    // (the worker would also find out when they fall due).
+    reminder::Entity::update_many()
+        .col_expr(reminder::Column::Attempts, Expr::value(MAX_ATTEMPTS))
+        .col_expr(
+            reminder::Column::LastError,
+            Expr::value(format!("{MOVED} {}", i.target_date)),
+        )
+        .filter(reminder::Column::IntentionPostId.eq(post_id))
+        .filter(reminder::Column::TargetDate.ne(i.target_date))
+        .filter(reminder::Column::SentAt.is_null())
+        .filter(reminder::Column::Attempts.lt(MAX_ATTEMPTS))
+        .exec(conn)
+        .await?;
+    // Moved back to a date it had before: its rows come back to life.
+    reminder::Entity::update_many()
+        .col_expr(reminder::Column::Attempts, Expr::value(0))
+        .col_expr(
+            reminder::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            reminder::Column::ClaimedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(reminder::Column::IntentionPostId.eq(post_id))
+        .filter(reminder::Column::TargetDate.eq(i.target_date))
+        .filter(reminder::Column::SentAt.is_null())
+        .filter(reminder::Column::LastError.starts_with(MOVED))
+        .exec(conn)
+        .await?;
+    let existing: Vec<(i64, String)> = reminder::Entity::find()
+        .filter(reminder::Column::IntentionPostId.eq(post_id))
+        .filter(reminder::Column::TargetDate.eq(i.target_date))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.actor_id, r.kind))
+        .collect();
     let now = Utc::now();
     let plan = planned(config, i.target_date, now.date_naive());
     for member in recipients(conn, &p).await? {
         for (kind, due) in &plan {
+            if existing
+                .iter()
+                .any(|(actor_id, k)| *actor_id == member.id && k == kind)
+            {
+                continue;
+            }
             reminder::Entity::insert(reminder::ActiveModel {
                 intention_post_id: Set(post_id),
                 actor_id: Set(member.id),
@@ -159,10 +206,7 @@ async fn hold<C: ConnectionTrait>(conn: &C, r: &reminder::Model) -> Result<Optio
         return Ok(Some(Hold::Inert("the intention is gone".into())));
     };
     if i.target_date != r.target_date {
-        return Ok(Some(Hold::Inert(format!(
-            "the target date moved from {} to {}",
-            r.target_date, i.target_date
-        ))));
+        return Ok(Some(Hold::Inert(format!("{MOVED} {}", i.target_date))));
     }
     if r.kind == reminder::BEFORE && today() >= r.target_date {
         return Ok(Some(Hold::Inert(
@@ -170,6 +214,11 @@ async fn hold<C: ConnectionTrait>(conn: &C, r: &reminder::Model) -> Result<Optio
         )));
     }
     if i.status != intention::ACTIVE {
+        if today() > r.target_date {
+            return Ok(Some(Hold::Inert(
+                "the intention was achieved before its target date".into(),
+            )));
+        }
         return Ok(Some(Hold::Wait));
     }
     let Some(p) = post::Entity::find_by_id(r.intention_post_id)
