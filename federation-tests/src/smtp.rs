@@ -7,7 +7,7 @@
 //! and the standalone `smtp-sink` binary. Nothing is relayed anywhere.
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -179,7 +179,7 @@ fn serve(stream: TcpStream, messages: &Mutex<Vec<Message>>, stop: &AtomicBool) -
     stream.set_read_timeout(Some(Duration::from_secs(300)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    let mut reply = |w: &mut TcpStream, text: &str| -> std::io::Result<()> {
+    let reply = |w: &mut TcpStream, text: &str| -> std::io::Result<()> {
         w.write_all(text.as_bytes())?;
         w.write_all(b"\r\n")?;
         w.flush()
@@ -465,7 +465,6 @@ fn decode_base64(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn send(stream: &mut TcpStream, line: &str) -> String {
         stream.write_all(line.as_bytes()).expect("write");
