@@ -242,7 +242,10 @@ pub async fn update(
     }
     if let Some(t) = edit.title {
         let t = Some(t.trim().to_owned()).filter(|t| !t.is_empty());
-        active.kind = Set(if t.is_some() { "Article" } else { "Note" }.into());
+        // An Event or a Question keeps its type; only Note and Article follow the title.
+        if existing.kind == "Note" || existing.kind == "Article" {
+            active.kind = Set(if t.is_some() { "Article" } else { "Note" }.into());
+        }
         active.title = Set(t);
     }
     active.hashtags =
@@ -575,6 +578,35 @@ pub async fn in_community(
         }
     }
     Ok(out)
+}
+
+/// Sends an `Update` of local post `p` whose state changed without an edit (an event's
+/// participants): where the post went (as `propagate`), and also to `also` (e.g. the inboxes
+/// of its remote participants). Nothing leaves for a post that does not federate.
+pub async fn send_update<C: ConnectionTrait>(
+    conn: &C,
+    state: &AppState,
+    p: &post::Model,
+    also: Vec<String>,
+) -> Result<()> {
+    let visibility = Visibility::parse(&p.visibility).unwrap_or(Visibility::Authority);
+    if !p.local || p.deleted_at.is_some() || !visibility.federates() {
+        return Ok(());
+    }
+    let author = actor::Entity::find_by_id(p.author_id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("post {} has no author", p.ap_id)))?;
+    let note = note::to_json(conn, state, p).await?;
+    let update = author_activity(state, &author, "Update", to_value(&note)?, &note);
+    let mut inboxes = author_follower_inboxes(conn, author.id).await?;
+    inboxes.extend(delivery_queue::inboxes_reached_for_object(conn, &p.ap_id).await?);
+    inboxes.extend(also);
+    outbox::queue(conn, author.id, &update, Some(&p.ap_id), inboxes).await?;
+    for g in announced_groups(conn, p.id).await? {
+        announce_in_group(conn, state, &g, p, &update, Verb::Update).await?;
+    }
+    Ok(())
 }
 
 /// Renders a local author's text as the HTML a post stores (hashtags linked to communities).

@@ -1,4 +1,5 @@
-//! `Accept` of one of our Follows: the follow becomes active.
+//! `Accept` of one of our Follows: the follow becomes active. (Of one of our Joins: see
+//! `join::answered`.)
 
 use super::{follow::find_named, Inbound};
 use crate::{
@@ -10,6 +11,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 pub async fn receive(inbound: Inbound<'_>) -> Result<(), Error> {
     let object = inbound.object()?;
+    if super::join::answered(&inbound, object, true).await? {
+        return Ok(());
+    }
     if let Some(kind) = json::kind(object) {
         if kind != "Follow" {
             return Err(Error::Unprocessable(format!(

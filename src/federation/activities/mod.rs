@@ -54,6 +54,8 @@ pub async fn dispatch(inbound: Inbound<'_>) -> Result<(), Error> {
         "Accept" => accept::receive(inbound).await,
         "Reject" => reject::receive(inbound).await,
         "Undo" => undo::receive(inbound).await,
+        // A Mastodon vote in an event's RSVP poll is a Create of a Note; the rest are posts.
+        "Create" if super::event::receive_vote(&inbound).await? => Ok(()),
         "Create" | "Update" => create_or_update::receive(inbound).await,
         "Delete" => delete::receive(inbound).await,
         "Announce" => announce::receive(inbound).await,

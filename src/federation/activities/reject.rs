@@ -1,4 +1,5 @@
-//! `Reject` of one of our Follows (or a later removal by the followed actor).
+//! `Reject` of one of our Follows (or a later removal by the followed actor). (Of one of our
+//! Joins: see `join::answered`.)
 
 use super::{follow::find_named, Inbound};
 use crate::error::Error;
@@ -6,6 +7,9 @@ use sea_orm::ModelTrait;
 
 pub async fn receive(inbound: Inbound<'_>) -> Result<(), Error> {
     let object = inbound.object()?;
+    if super::join::answered(&inbound, object, false).await? {
+        return Ok(());
+    }
     let state = inbound.data.app_data();
     let found = find_named(state, object, None, None).await?;
     match found {
