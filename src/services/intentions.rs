@@ -94,11 +94,19 @@ pub fn parse_target_date(input: &str) -> Result<NaiveDate> {
 fn check_text(text: &str) -> Result<String> {
     let text = text.trim();
     // "I intend to I intend to…" reads badly; people often type the prefix themselves.
-    let text = text
-        .strip_prefix("I intend to ")
-        .or_else(|| text.strip_prefix("i intend to "))
-        .unwrap_or(text)
-        .trim();
+    let prefix = INTEND_PREFIX.trim_end();
+    let text = match text.get(..prefix.len()) {
+        Some(head)
+            if head.eq_ignore_ascii_case(prefix)
+                && text[prefix.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace) =>
+        {
+            text[prefix.len()..].trim()
+        }
+        _ => text,
+    };
     if text.is_empty() {
         return Err(Error::BadRequest(
             "text must say what you intend to change in your practice".into(),
@@ -675,6 +683,10 @@ mod tests {
     #[test]
     fn the_prefix_is_not_doubled() {
         assert_eq!(check_text("I intend to try").unwrap(), "try");
+        assert_eq!(check_text("i INTEND to  try").unwrap(), "try");
+        assert_eq!(check_text("I intend together").unwrap(), "I intend together");
+        assert!(check_text("I intend to ").is_err());
+        assert!(check_text("I intend to").is_err());
         assert!(check_text("   ").is_err());
     }
 }
