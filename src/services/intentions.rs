@@ -313,7 +313,7 @@ pub async fn resolve(
     let p = match known {
         Some(p) => p,
         None => {
-            ObjectId::<DbPost>::from(url)
+            let fetched = ObjectId::<DbPost>::from(url)
                 .dereference(ctx)
                 .await
                 .map_err(|e| {
@@ -321,7 +321,12 @@ pub async fn resolve(
                         "could not read the intention {spec} from its instance: {e}"
                     ))
                 })?
-                .0
+                .0;
+            // Read again: storing it as an intention changed the row after the fetch.
+            post::Entity::find_by_id(fetched.id)
+                .one(&ctx.db)
+                .await?
+                .unwrap_or(fetched)
         }
     };
     checked(ctx.app_data(), viewer, spec, p).await
