@@ -107,12 +107,18 @@ async fn declare_edit_move_the_date_and_achieve() {
     let mut kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
     assert_eq!(kinds, vec!["before", "on_day"], "{rows:?}");
-    assert!(rows.iter().all(|r| r.target_date == target && r.sent_at.is_none()));
+    assert!(rows
+        .iter()
+        .all(|r| r.target_date == target && r.sent_at.is_none()));
 
     // Only the owner changes it; nothing changes when someone else tries.
     let path = format!("/api/v1/intentions/{key}");
     let msg = a
-        .patch(&path, Some(&bob), &json!({"target_date": day(40).to_string()}))
+        .patch(
+            &path,
+            Some(&bob),
+            &json!({"target_date": day(40).to_string()}),
+        )
         .await
         .client_error(StatusCode::FORBIDDEN, "edit by another member");
     assert!(msg.contains("owner"), "{msg}");
@@ -139,7 +145,11 @@ async fn declare_edit_move_the_date_and_achieve() {
             .client_error(StatusCode::BAD_REQUEST, &format!("edit {body}"));
         assert!(msg.contains(needle), "{body}: {msg}");
     }
-    assert_eq!(reminder_rows(&a, id).await.len(), 2, "a refused edit schedules nothing");
+    assert_eq!(
+        reminder_rows(&a, id).await.len(),
+        2,
+        "a refused edit schedules nothing"
+    );
 
     // Moving the date: the text says the new date, reminders are planned for it, the old rows
     // are left inert.
@@ -166,9 +176,7 @@ async fn declare_edit_move_the_date_and_achieve() {
         } else {
             assert_eq!(r.target_date, target);
             assert!(
-                r.last_error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("moved")),
+                r.last_error.as_deref().is_some_and(|e| e.contains("moved")),
                 "{r:?}"
             );
             assert_eq!(r.attempts, cairn::services::reminders::MAX_ATTEMPTS);
@@ -176,9 +184,13 @@ async fn declare_edit_move_the_date_and_achieve() {
     }
 
     // Moving it back brings the first rows back, without new ones.
-    a.patch(&path, Some(&alice), &json!({"target_date": target.to_string()}))
-        .await
-        .expect(StatusCode::OK, "move the date back");
+    a.patch(
+        &path,
+        Some(&alice),
+        &json!({"target_date": target.to_string()}),
+    )
+    .await
+    .expect(StatusCode::OK, "move the date back");
     let rows = reminder_rows(&a, id).await;
     assert_eq!(rows.len(), 4);
     let live: Vec<_> = rows.iter().filter(|r| r.attempts == 0).collect();
@@ -222,11 +234,26 @@ async fn bad_declarations_are_refused_and_store_nothing() {
     let alice = a.member("alice", "Alice").await;
     let before = a.snapshot().await;
     let cases = [
-        (json!({"text": "try", "target_date": "2027-02-30"}), "not a date"),
-        (json!({"text": "try", "target_date": "14/03/2027"}), "YYYY-MM-DD"),
-        (json!({"text": "try", "target_date": day(-3).to_string()}), "past"),
-        (json!({"text": "", "target_date": day(3).to_string()}), "intend"),
-        (json!({"text": "I intend to ", "target_date": day(3).to_string()}), "intend"),
+        (
+            json!({"text": "try", "target_date": "2027-02-30"}),
+            "not a date",
+        ),
+        (
+            json!({"text": "try", "target_date": "14/03/2027"}),
+            "YYYY-MM-DD",
+        ),
+        (
+            json!({"text": "try", "target_date": day(-3).to_string()}),
+            "past",
+        ),
+        (
+            json!({"text": "", "target_date": day(3).to_string()}),
+            "intend",
+        ),
+        (
+            json!({"text": "I intend to ", "target_date": day(3).to_string()}),
+            "intend",
+        ),
         (
             json!({"text": "x".repeat(2_001), "target_date": day(3).to_string()}),
             "2000",
@@ -358,7 +385,11 @@ async fn source_progress_and_colleagues() {
     // Progress: the owner's replies in the intention's thread; not from a stranger.
     let progress = format!("/api/v1/intentions/{key}/progress");
     let reply = a
-        .post(&progress, Some(&alice), &json!({"content": "Tried it with S2 today"}))
+        .post(
+            &progress,
+            Some(&alice),
+            &json!({"content": "Tried it with S2 today"}),
+        )
         .await;
     reply.expect(StatusCode::CREATED, "progress by the owner");
     assert_eq!(reply.json["in_reply_to"], created["id"]);
@@ -389,7 +420,10 @@ async fn source_progress_and_colleagues() {
         .collect();
     assert_eq!(names, vec!["alice", "bob"], "{}", participants.text);
     let searched = a
-        .get(&format!("/api/v1/intentions/{key}/participants?q=Bob"), None)
+        .get(
+            &format!("/api/v1/intentions/{key}/participants?q=Bob"),
+            None,
+        )
         .await;
     searched.expect(StatusCode::OK, "search participants");
     assert_eq!(items(&searched.json).len(), 1, "{}", searched.text);
@@ -405,9 +439,13 @@ async fn source_progress_and_colleagues() {
         .filter(|r| r.actor_id == bob_id)
         .collect();
     assert_eq!(bobs.len(), 2, "bob's reminders: {bobs:?}");
-    a.post(&progress, Some(&bob), &json!({"content": "Tried it with S1"}))
-        .await
-        .expect(StatusCode::CREATED, "progress by a participant");
+    a.post(
+        &progress,
+        Some(&bob),
+        &json!({"content": "Tried it with S1"}),
+    )
+    .await
+    .expect(StatusCode::CREATED, "progress by a participant");
 
     // My intentions: my own and those I share, soonest first.
     let soon = declare(
@@ -525,9 +563,7 @@ async fn lists_and_wire_form_respect_visibility() {
     assert_eq!(list(None).await, vec![key_of(&public)]);
 
     // The wire form: a Note with Cairn's terms in its @context and a readable text.
-    let doc = a
-        .get_as(&format!("/p/{}", key_of(&public)), AP_JSON)
-        .await;
+    let doc = a.get_as(&format!("/p/{}", key_of(&public)), AP_JSON).await;
     doc.expect(StatusCode::OK, "the Note");
     let note = &doc.json;
     assert_eq!(note["type"], "Note", "{note}");
@@ -537,7 +573,10 @@ async fn lists_and_wire_form_respect_visibility() {
     assert!(context.contains("\"targetDate\""), "{context}");
     assert!(context.contains("https://w3id.org/cairn/ns#"), "{context}");
     let content = note["content"].as_str().unwrap_or_default();
-    assert!(content.contains("I intend to share one resource a week"), "{content}");
+    assert!(
+        content.contains("I intend to share one resource a week"),
+        "{content}"
+    );
     assert!(content.contains(&in_words(target)), "{content}");
     assert!(strings(&note["to"]).contains(&PUBLIC.to_string()));
     // Never served to remote readers when not public.
@@ -549,7 +588,11 @@ async fn lists_and_wire_form_respect_visibility() {
     // The context document the terms resolve to.
     let ns = a.get("/ns", None).await;
     ns.expect(StatusCode::OK, "GET /ns");
-    assert!(ns.content_type.starts_with("application/ld+json"), "{}", ns.content_type);
+    assert!(
+        ns.content_type.starts_with("application/ld+json"),
+        "{}",
+        ns.content_type
+    );
     assert_eq!(ns.json["@context"]["targetDate"]["@id"], "cairn:targetDate");
     assert_eq!(
         ns.json["@context"]["intentionStatus"],

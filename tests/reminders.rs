@@ -62,14 +62,10 @@ async fn declare(i: &Instance, token: &str, text: &str, target: NaiveDate) -> Va
 }
 
 async fn arrived(sink: &SmtpSink, to: &str, count: usize) -> Vec<Message> {
-    poll(
-        &format!("{count} email(s) to {to}"),
-        ARRIVAL,
-        || async {
-            let got = sink.messages_to(to);
-            (got.len() >= count).then_some(got)
-        },
-    )
+    poll(&format!("{count} email(s) to {to}"), ARRIVAL, || async {
+        let got = sink.messages_to(to);
+        (got.len() >= count).then_some(got)
+    })
     .await
 }
 
@@ -97,31 +93,51 @@ async fn a_due_reminder_arrives_once_with_text_html_and_a_link() {
     assert_eq!(m.rcpt_to, vec!["alice@school.example".to_string()]);
     assert_eq!(m.mail_from, "reminders@cairn.test");
     let to = m.header("To").unwrap_or_default();
-    assert!(to.contains("Alice Teacher") && to.contains("<alice@school.example>"), "{to}");
+    assert!(
+        to.contains("Alice Teacher") && to.contains("<alice@school.example>"),
+        "{to}"
+    );
     let subject = m.header("Subject").unwrap_or_default();
     assert!(subject.contains("due tomorrow"), "{subject}");
     let content_type = m.header("Content-Type").unwrap_or_default();
-    assert!(content_type.starts_with("multipart/alternative"), "{content_type}");
+    assert!(
+        content_type.starts_with("multipart/alternative"),
+        "{content_type}"
+    );
     let text = m.part("text/plain").expect("a plain-text part");
     let html = m.part("text/html").expect("an HTML part");
     assert!(text.contains("Hello Alice Teacher"), "{text}");
     assert!(text.contains(&in_words(tomorrow)), "{text}");
-    assert!(text.contains("I intend to use exit tickets & <hinge> questions"), "{text}");
+    assert!(
+        text.contains("I intend to use exit tickets & <hinge> questions"),
+        "{text}"
+    );
     assert!(text.contains(&link), "the link back: {text}");
     assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
     assert!(html.contains("&lt;hinge&gt;"), "escaped in HTML: {html}");
     assert!(!html.contains("<hinge>"), "{html}");
 
     // Bob joins and gets his own; Carol, without an address, gets none and has no rows.
-    a.post(&format!("/api/v1/intentions/{key}/join"), Some(&bob), &json!({}))
-        .await
-        .expect(StatusCode::OK, "bob joins");
-    a.post(&format!("/api/v1/intentions/{key}/join"), Some(&carol), &json!({}))
-        .await
-        .expect(StatusCode::OK, "carol joins");
+    a.post(
+        &format!("/api/v1/intentions/{key}/join"),
+        Some(&bob),
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK, "bob joins");
+    a.post(
+        &format!("/api/v1/intentions/{key}/join"),
+        Some(&carol),
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK, "carol joins");
     let got = arrived(&sink, "bob@school.example", 1).await;
     let subject = got[0].header("Subject").unwrap_or_default();
-    assert!(subject.contains("you share with Alice Teacher"), "{subject}");
+    assert!(
+        subject.contains("you share with Alice Teacher"),
+        "{subject}"
+    );
 
     // Due today: the on-day reminder, and no advance one.
     let today = declare(&a, &alice, "finish the moderation forms", day(0)).await;
@@ -137,7 +153,10 @@ async fn a_due_reminder_arrives_once_with_text_html_and_a_link() {
     assert_eq!(after_a_while(&sink, "alice@school.example").await.len(), 2);
     assert_eq!(sink.messages_to("bob@school.example").len(), 1);
     assert_eq!(sink.messages().len(), 3, "nothing for carol");
-    let rows = reminder::Entity::find().all(&a.state.db).await.expect("rows");
+    let rows = reminder::Entity::find()
+        .all(&a.state.db)
+        .await
+        .expect("rows");
     let sent = rows.iter().filter(|r| r.sent_at.is_some()).count();
     assert_eq!(sent, 3, "{rows:?}");
     let carol_id = cairn::services::members::find_local(&a.state, "carol")
@@ -157,7 +176,9 @@ async fn moving_the_date_reschedules_and_achieved_stops_reminders() {
     // Ten days ahead: nothing is due yet.
     let moving = declare(&a, &alice, "run a lesson study", day(10)).await;
     let achieved = declare(&a, &alice, "read the new guidance", day(10)).await;
-    assert!(after_a_while(&sink, "alice@school.example").await.is_empty());
+    assert!(after_a_while(&sink, "alice@school.example")
+        .await
+        .is_empty());
 
     // Moved to in two days: its advance reminder is due now, and says the new date.
     let reply = a
@@ -179,9 +200,13 @@ async fn moving_the_date_reschedules_and_achieved_stops_reminders() {
     a.post(&format!("{path}/achieved"), Some(&alice), &json!({}))
         .await
         .expect(StatusCode::OK, "achieve");
-    a.patch(&path, Some(&alice), &json!({"target_date": day(1).to_string()}))
-        .await
-        .expect(StatusCode::OK, "move an achieved one");
+    a.patch(
+        &path,
+        Some(&alice),
+        &json!({"target_date": day(1).to_string()}),
+    )
+    .await
+    .expect(StatusCode::OK, "move an achieved one");
     assert_eq!(after_a_while(&sink, "alice@school.example").await.len(), 1);
     // …and reopening it plans them again.
     a.delete(&format!("{path}/achieved"), Some(&alice))
@@ -227,7 +252,10 @@ async fn a_restart_neither_loses_nor_repeats_and_racing_workers_send_once() {
     .await
     .expect(StatusCode::OK, "achieve");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rows = reminder::Entity::find().all(&a.state.db).await.expect("rows");
+    let rows = reminder::Entity::find()
+        .all(&a.state.db)
+        .await
+        .expect("rows");
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert!(rows.iter().all(|r| r.sent_at.is_none()), "{rows:?}");
 
@@ -289,5 +317,9 @@ async fn a_restart_neither_loses_nor_repeats_and_racing_workers_send_once() {
         .expect("rows");
     // The only advance reminder left unsent is the achieved intention's.
     assert_eq!(unsent.len(), 1, "{unsent:?}");
-    assert_eq!(all.len(), 1 + colleagues, "one each: {sent} sent by the racers");
+    assert_eq!(
+        all.len(),
+        1 + colleagues,
+        "one each: {sent} sent by the racers"
+    );
 }

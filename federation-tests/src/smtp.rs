@@ -49,7 +49,11 @@ impl Message {
     pub fn part(&self, content_type: &str) -> Option<String> {
         self.parts()
             .into_iter()
-            .find(|p| p.content_type.to_ascii_lowercase().starts_with(content_type))
+            .find(|p| {
+                p.content_type
+                    .to_ascii_lowercase()
+                    .starts_with(content_type)
+            })
             .map(|p| p.body)
     }
 }
@@ -174,7 +178,11 @@ fn path_argument(rest: &str) -> Option<String> {
     Some(rest[start + 1..end].to_owned())
 }
 
-fn serve(stream: TcpStream, messages: &Mutex<Vec<Message>>, stop: &AtomicBool) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    messages: &Mutex<Vec<Message>>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(300)))?;
     let mut writer = stream.try_clone()?;
@@ -192,7 +200,10 @@ fn serve(stream: TcpStream, messages: &Mutex<Vec<Message>>, stop: &AtomicBool) -
             return Ok(());
         }
         line.clear();
-        let n = reader.by_ref().take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut line)?;
+        let n = reader
+            .by_ref()
+            .take(MAX_LINE_BYTES as u64)
+            .read_until(b'\n', &mut line)?;
         if n == 0 {
             return Ok(());
         }
@@ -320,7 +331,11 @@ fn read_data(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
         if content == b"." {
             break;
         }
-        let unstuffed = if line.starts_with(b".") { &line[1..] } else { &line[..] };
+        let unstuffed = if line.starts_with(b".") {
+            &line[1..]
+        } else {
+            &line[..]
+        };
         if data.len() + unstuffed.len() > MAX_MESSAGE_BYTES {
             too_big = true;
         }
@@ -479,7 +494,12 @@ mod tests {
             out.push(byte[0] as char);
             // A reply ends with a line whose fourth character is a space.
             if out.ends_with("\r\n") {
-                let last = out.trim_end().rsplit("\r\n").next().unwrap_or("").to_owned();
+                let last = out
+                    .trim_end()
+                    .rsplit("\r\n")
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
                 if last.len() >= 4 && &last[3..4] == " " || last.len() == 3 {
                     return out;
                 }
@@ -499,14 +519,14 @@ mod tests {
         assert!(send(&mut s, "MAIL FROM:<a@x.example> BODY=8BITMIME\r\n").starts_with("250"));
         assert!(send(&mut s, "RCPT TO:<b@y.example>\r\n").starts_with("250"));
         assert!(send(&mut s, "RSET\r\n").starts_with("250"));
-        assert!(send(&mut s, "DATA\r\n").starts_with("503"), "RSET ends the transaction");
+        assert!(
+            send(&mut s, "DATA\r\n").starts_with("503"),
+            "RSET ends the transaction"
+        );
         assert!(send(&mut s, "mail from:<a@x.example>\r\n").starts_with("250"));
         assert!(send(&mut s, "RCPT TO:<b@y.example>\r\n").starts_with("250"));
         assert!(send(&mut s, "DATA\r\n").starts_with("354"));
-        let reply = send(
-            &mut s,
-            "Subject: hi\r\n\r\n..leading dot\r\nline\r\n.\r\n",
-        );
+        let reply = send(&mut s, "Subject: hi\r\n\r\n..leading dot\r\nline\r\n.\r\n");
         assert!(reply.starts_with("250"), "{reply}");
         assert!(send(&mut s, "QUIT\r\n").starts_with("221"));
         let got = sink.wait_for("b@y.example", 1, Duration::from_secs(5));

@@ -123,7 +123,10 @@ async fn an_intention_joined_across_instances_reminds_each_from_their_own() {
         falkirk.base_url(),
         falkirk.database()
     );
-    let alice = Api::of(&stirling, Some(&member_with_email(&stirling, "alice", ALICE)));
+    let alice = Api::of(
+        &stirling,
+        Some(&member_with_email(&stirling, "alice", ALICE)),
+    );
     let bob = Api::of(&falkirk, Some(&member_with_email(&falkirk, "bob", BOB)));
 
     // Tomorrow, with reminders 3 days before: the advance reminder is due at once.
@@ -132,14 +135,19 @@ async fn an_intention_joined_across_instances_reminds_each_from_their_own() {
         &alice,
         Method::POST,
         "/api/v1/intentions",
-        Some(&json!({"text": "use retrieval practice starters", "target_date": target.to_string()})),
+        Some(
+            &json!({"text": "use retrieval practice starters", "target_date": target.to_string()}),
+        ),
     )
     .await;
     let ap_id = created["id"].as_str().expect("an id").to_owned();
     let key = created["key"].as_str().expect("a key").to_owned();
 
     let got = emails(&sink, ALICE, 1).await;
-    assert_eq!(got[0].mail_from, "reminders@stirling.test", "alice's own instance");
+    assert_eq!(
+        got[0].mail_from, "reminders@stirling.test",
+        "alice's own instance"
+    );
     assert!(got[0]
         .part("text/plain")
         .unwrap_or_default()
@@ -161,7 +169,10 @@ async fn an_intention_joined_across_instances_reminds_each_from_their_own() {
         .as_str()
         .expect("falkirk's key")
         .to_owned();
-    assert_eq!(joined["intention"]["intention"]["target_date"], target.to_string());
+    assert_eq!(
+        joined["intention"]["intention"]["target_date"],
+        target.to_string()
+    );
     assert_eq!(joined["intention"]["local"], false);
 
     // The participant list is the same on both instances.
@@ -209,11 +220,20 @@ async fn an_intention_joined_across_instances_reminds_each_from_their_own() {
     )
     .await;
     poll(WITHIN, "the moved date on falkirk", || async {
-        let view = ok(&bob, Method::GET, &format!("/api/v1/intentions/{remote_key}"), None).await;
+        let view = ok(
+            &bob,
+            Method::GET,
+            &format!("/api/v1/intentions/{remote_key}"),
+            None,
+        )
+        .await;
         (view["intention"]["target_date"] == moved.to_string()).then_some(())
     })
     .await;
-    for (to, from) in [(ALICE, "reminders@stirling.test"), (BOB, "reminders@falkirk.test")] {
+    for (to, from) in [
+        (ALICE, "reminders@stirling.test"),
+        (BOB, "reminders@falkirk.test"),
+    ] {
         let got = emails(&sink, to, 2).await;
         assert_eq!(got[1].mail_from, from);
         let text = got[1].part("text/plain").unwrap_or_default();
@@ -230,7 +250,13 @@ async fn an_intention_joined_across_instances_reminds_each_from_their_own() {
     )
     .await;
     poll(WITHIN, "achieved on falkirk", || async {
-        let view = ok(&bob, Method::GET, &format!("/api/v1/intentions/{remote_key}"), None).await;
+        let view = ok(
+            &bob,
+            Method::GET,
+            &format!("/api/v1/intentions/{remote_key}"),
+            None,
+        )
+        .await;
         (view["intention"]["status"] == "achieved").then_some(())
     })
     .await;

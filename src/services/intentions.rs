@@ -504,8 +504,7 @@ pub async fn join(ctx: &Ctx, member: &actor::Model, key: &str) -> Result<Value> 
     let (p, i) = resolve(ctx, Some(member), key).await?;
     if i.status != intention::ACTIVE {
         return Err(Error::Conflict(
-            "this intention is already achieved: declare your own, naming it as the source"
-                .into(),
+            "this intention is already achieved: declare your own, naming it as the source".into(),
         ));
     }
     let joined = participations::join(ctx, member, &p).await?;
@@ -689,7 +688,10 @@ mod tests {
     fn the_prefix_is_not_doubled() {
         assert_eq!(check_text("I intend to try").unwrap(), "try");
         assert_eq!(check_text("i INTEND to  try").unwrap(), "try");
-        assert_eq!(check_text("I intend together").unwrap(), "I intend together");
+        assert_eq!(
+            check_text("I intend together").unwrap(),
+            "I intend together"
+        );
         assert!(check_text("I intend to ").is_err());
         assert!(check_text("I intend to").is_err());
         assert!(check_text("   ").is_err());
