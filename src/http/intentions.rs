@@ -1,4 +1,4 @@
-//! "I intend": intentions, their progress, participants and lifecycle (README.md documents it).
+//! "I intend": intentions, their progress, participants and lifecycle (docs/try-intentions.md).
 
 use super::{
     api::{ApiJson, ApiQuery},
