@@ -323,3 +323,61 @@ async fn a_restart_neither_loses_nor_repeats_and_racing_workers_send_once() {
         "one each: {sent} sent by the racers"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_who_left_gets_nothing_until_they_join_again() {
+    let sink = SmtpSink::start().expect("the SMTP sink");
+    // Email off at first, so the rows are due before anyone sends them.
+    let a = Instance::start_with("remind-left", |c| {
+        c.reminders.check_every_secs = 1;
+        c.reminders.days_before = 3;
+    })
+    .await;
+    let alice = member_with_email(&a, "alice", "Alice", "alice@school.example").await;
+    let bob = member_with_email(&a, "bob", "Bob", "bob@school.example").await;
+    let key = key_of(&declare(&a, &alice, "start a reading group", day(1)).await);
+    let join = format!("/api/v1/intentions/{key}/join");
+    a.post(&join, Some(&bob), &json!({}))
+        .await
+        .expect(StatusCode::OK, "join");
+    a.delete(&join, Some(&bob))
+        .await
+        .expect(StatusCode::NO_CONTENT, "leave");
+
+    let sender = another_process(&a, Some(&sink)).await;
+    arrived(&sink, "alice@school.example", 1).await;
+    assert!(after_a_while(&sink, "bob@school.example").await.is_empty());
+    let bob_id = cairn::services::members::find_local(&a.state, "bob")
+        .await
+        .expect("query")
+        .expect("bob")
+        .id;
+    let bobs = reminder::Entity::find()
+        .filter(reminder::Column::ActorId.eq(bob_id))
+        .all(&a.state.db)
+        .await
+        .expect("rows");
+    let due: Vec<_> = bobs.iter().filter(|r| r.kind == reminder::BEFORE).collect();
+    assert_eq!(due.len(), 1, "{bobs:?}");
+    assert!(
+        due[0].sent_at.is_none()
+            && due[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("no longer takes part")),
+        "{bobs:?}"
+    );
+
+    // Joining again brings his reminder back; it is sent once.
+    a.post(&join, Some(&bob), &json!({}))
+        .await
+        .expect(StatusCode::OK, "join again");
+    let got = arrived(&sink, "bob@school.example", 1).await;
+    assert!(got[0]
+        .part("text/plain")
+        .unwrap_or_default()
+        .contains("start a reading group"));
+    assert_eq!(after_a_while(&sink, "bob@school.example").await.len(), 1);
+    assert_eq!(sink.messages_to("alice@school.example").len(), 1);
+    sender.server.abort();
+}

@@ -4,8 +4,10 @@
 //! email gets two rows in `reminders`: `before`, due at 00:00 UTC `reminders.days_before` days
 //! before the target date, and `on_day`, due at 00:00 UTC on the target date (start of day, so
 //! that the reminder is in the inbox when the day begins anywhere in the UK). Rows are unique by
-//! (intention, actor, kind, target date): scheduling again changes nothing, and moving the date
-//! leaves the old rows naming the old date, which the worker marks inert instead of sending.
+//! (intention, actor, kind, target date): scheduling again changes nothing. Moving the date
+//! marks the old date's rows inert (moving back revives them); a participant who left has their
+//! rows marked inert when due (joining again revives them); an achieved intention's rows wait
+//! outside the worker's batches until it is active again.
 //!
 //! The worker claims a due row by an `UPDATE … WHERE sent_at IS NULL AND (claimed_at IS NULL OR
 //! stale)`: the update is the claim, so two processes sharing a database never both send it. It
@@ -26,8 +28,9 @@ use crate::{
 use activitypub_federation::config::FederationConfig;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    sea_query::{Expr, Query},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use std::time::Duration as StdDuration;
 
@@ -39,6 +42,8 @@ const STALE_CLAIM_SECS: i64 = 600;
 const RETRY_BASE_SECS: i64 = 60;
 /// How `last_error` begins on a row left behind by a moved target date.
 const MOVED: &str = "the target date moved to";
+/// How `last_error` begins on a row of a participant who left.
+const LEFT: &str = "no longer takes part";
 /// Rows claimed per round.
 const BATCH: u64 = 50;
 
@@ -119,7 +124,9 @@ pub async fn schedule_intention<C: ConnectionTrait>(
         .filter(reminder::Column::Attempts.lt(MAX_ATTEMPTS))
         .exec(conn)
         .await?;
-    // Moved back to a date it had before: its rows come back to life.
+    let members = recipients(conn, &p).await?;
+    // Moved back to a date it had before, or joined again after leaving: those rows come back
+    // to life (they are unique by participant, kind and date, so they cannot be made anew).
     reminder::Entity::update_many()
         .col_expr(reminder::Column::Attempts, Expr::value(0))
         .col_expr(
@@ -133,7 +140,12 @@ pub async fn schedule_intention<C: ConnectionTrait>(
         .filter(reminder::Column::IntentionPostId.eq(post_id))
         .filter(reminder::Column::TargetDate.eq(i.target_date))
         .filter(reminder::Column::SentAt.is_null())
-        .filter(reminder::Column::LastError.starts_with(MOVED))
+        .filter(reminder::Column::ActorId.is_in(members.iter().map(|m| m.id)))
+        .filter(
+            Condition::any()
+                .add(reminder::Column::LastError.starts_with(MOVED))
+                .add(reminder::Column::LastError.starts_with(LEFT)),
+        )
         .exec(conn)
         .await?;
     let existing: Vec<(i64, String)> = reminder::Entity::find()
@@ -146,7 +158,7 @@ pub async fn schedule_intention<C: ConnectionTrait>(
         .collect();
     let now = Utc::now();
     let plan = planned(config, i.target_date, now.date_naive());
-    for member in recipients(conn, &p).await? {
+    for member in members {
         for (kind, due) in &plan {
             if existing
                 .iter()
@@ -193,8 +205,7 @@ pub async fn sweep(state: &AppState) -> Result<()> {
 enum Hold {
     /// Never to be sent (the reason is recorded).
     Inert(String),
-    /// Not now, maybe later (an achieved intention may become active again; a participant who
-    /// left may join again).
+    /// Not now, maybe later (an achieved intention may become active again).
     Wait,
 }
 
@@ -239,7 +250,7 @@ async fn hold<C: ConnectionTrait>(conn: &C, r: &reminder::Model) -> Result<Optio
             .await?
             .is_some();
         if !taking_part {
-            return Ok(Some(Hold::Wait));
+            return Ok(Some(Hold::Inert(LEFT.into())));
         }
     }
     Ok(None)
@@ -281,8 +292,15 @@ async fn mark_inert<C: ConnectionTrait>(conn: &C, id: i64, why: &str) -> Result<
 
 /// One round: claims the due rows and sends them. Returns how many were sent.
 pub async fn send_due(state: &AppState, mailer: &Mailer) -> Result<usize> {
+    // Rows of achieved intentions wait outside the batch, so they never crowd out due ones.
+    let active = Query::select()
+        .column(intention::Column::PostId)
+        .from(intention::Entity)
+        .and_where(intention::Column::Status.eq(intention::ACTIVE))
+        .to_owned();
     let due = reminder::Entity::find()
         .filter(reminder::Column::DueAt.lte(Utc::now()))
+        .filter(reminder::Column::IntentionPostId.in_subquery(active))
         .filter(claimable())
         .order_by_asc(reminder::Column::DueAt)
         .limit(BATCH)
@@ -380,7 +398,13 @@ async fn build(state: &AppState, r: &reminder::Model) -> Result<Option<Email>> {
     };
     let date = format_date(r.target_date);
     let days = (r.target_date - today()).num_days();
-    let (subject, when) = if r.kind == reminder::ON_DAY || days <= 0 {
+    let (subject, when) = if days < 0 {
+        // Sent late (the server was down on the day): say so rather than "today".
+        (
+            format!("The target date of {whose} was {date}"),
+            format!("The target date of {whose} was {date}."),
+        )
+    } else if r.kind == reminder::ON_DAY || days == 0 {
         (
             format!("Today is the target date of {whose}"),
             format!("Today, {date}, is the target date of {whose}."),
