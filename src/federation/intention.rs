@@ -69,20 +69,27 @@ struct Declared {
     source: Option<String>,
 }
 
+/// A Cairn term as the compact name our context defines, prefixed, or as its full IRI (a
+/// sender with another context, or none, may use either).
+fn term<'a>(json: &'a NoteJson, name: &str) -> Option<&'a Value> {
+    json.extra
+        .get(name)
+        .or_else(|| json.extra.get(&format!("cairn:{name}")))
+        .or_else(|| json.extra.get(&format!("{}{name}", super::CAIRN_NS)))
+}
+
 fn read(json: &NoteJson) -> Option<Declared> {
-    let date = json.extra.get("targetDate")?;
+    let date = term(json, "targetDate")?;
     // Expanded JSON-LD gives `{"@value": "2027-03-14", "@type": "xsd:date"}`.
     let date = date
         .as_str()
         .or_else(|| date.get("@value").and_then(Value::as_str))?;
     let target_date = NaiveDate::parse_from_str(date.get(..10)?, "%Y-%m-%d").ok()?;
-    let status = match json.extra.get("intentionStatus").and_then(Value::as_str) {
+    let status = match term(json, "intentionStatus").and_then(Value::as_str) {
         Some(intention::ACHIEVED) => intention::ACHIEVED,
         _ => intention::ACTIVE,
     };
-    let source = json
-        .extra
-        .get("intentionSource")
+    let source = term(json, "intentionSource")
         .and_then(|s| s.as_str().or_else(|| s.get("id").and_then(Value::as_str)))
         .filter(|s| s.len() <= MAX_SOURCE_LEN)
         .and_then(|s| url::Url::parse(s).ok())
@@ -174,6 +181,25 @@ mod tests {
         assert_eq!(d.target_date, NaiveDate::from_ymd_opt(2027, 3, 14).unwrap());
         assert_eq!(d.status, intention::ACHIEVED);
         assert_eq!(d.source.as_deref(), Some("https://a.example/p/0"));
+    }
+
+    #[test]
+    fn prefixed_and_full_iri_terms_are_read() {
+        let prefixed = read(&note(json!({"cairn:targetDate": "2027-03-14"}))).unwrap();
+        assert_eq!(
+            prefixed.target_date,
+            NaiveDate::from_ymd_opt(2027, 3, 14).unwrap()
+        );
+        let full = read(&note(json!({
+            "https://w3id.org/cairn/ns#targetDate": {"@value": "2027-03-15", "@type": "xsd:date"},
+            "https://w3id.org/cairn/ns#intentionStatus": "achieved"
+        })))
+        .unwrap();
+        assert_eq!(
+            full.target_date,
+            NaiveDate::from_ymd_opt(2027, 3, 15).unwrap()
+        );
+        assert_eq!(full.status, intention::ACHIEVED);
     }
 
     #[test]
