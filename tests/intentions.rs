@@ -551,6 +551,22 @@ async fn lists_and_wire_form_respect_visibility() {
         list(Some(bob.clone())).await,
         vec![key_of(&members), key_of(&authority), key_of(&public)]
     );
+    // Paged over what this reader sees.
+    let page = a
+        .get(
+            "/api/v1/communities/hwb/intentions?limit=1&offset=1",
+            Some(&bob),
+        )
+        .await;
+    page.expect(StatusCode::OK, "a page");
+    assert_eq!(keys(&items(&page.json)), vec![key_of(&authority)]);
+    let page = a
+        .get("/api/v1/communities/hwb/intentions?limit=1&offset=1", None)
+        .await;
+    assert!(items(&page.json).is_empty(), "{}", page.text);
+    a.get("/api/v1/communities/hwb/intentions?limit=many", None)
+        .await
+        .client_error(StatusCode::BAD_REQUEST, "a bad limit");
     a.get(&format!("/api/v1/intentions/{}", key_of(&members)), None)
         .await
         .client_error(StatusCode::NOT_FOUND, "a members intention, anonymously");

@@ -45,10 +45,22 @@ async fn context_document() -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Page {
     limit: Option<u64>,
     offset: Option<u64>,
+    /// Participants only: by name or school (`search` as in the events API).
+    #[serde(alias = "search")]
     q: Option<String>,
+}
+
+impl Page {
+    fn page(&self) -> intentions::Page {
+        intentions::Page {
+            limit: self.limit.unwrap_or(50),
+            offset: self.offset.unwrap_or(0),
+        }
+    }
 }
 
 async fn create(
@@ -143,7 +155,7 @@ async fn mine(
     Member(m): Member,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, Error> {
-    let items = intentions::mine(ctx.app_data(), &m, page.limit.unwrap_or(50)).await?;
+    let items = intentions::mine(ctx.app_data(), &m, page.page()).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -153,6 +165,6 @@ async fn in_community(
     Path(tag): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, Error> {
-    let items = intentions::in_community(&ctx, m.as_ref(), &tag, page.limit.unwrap_or(50)).await?;
+    let items = intentions::in_community(&ctx, m.as_ref(), &tag, page.page()).await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -55,6 +55,13 @@ pub struct IntentionEdit {
     pub text: Option<String>,
 }
 
+/// One page of a list.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: u64,
+    pub offset: u64,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Progress {
@@ -537,12 +544,13 @@ pub async fn participants(
     participations::list(ctx, &p, search, limit.clamp(1, 100), offset).await
 }
 
-/// Views of the intentions among `post_ids` that `viewer` may read, soonest target date first.
+/// Views of the intentions among `post_ids` that `viewer` may read: active ones first, soonest
+/// target date first, one page.
 async fn views_soonest_first(
     state: &AppState,
     viewer: Option<&actor::Model>,
     post_ids: Vec<i64>,
-    limit: u64,
+    page: Page,
 ) -> Result<Vec<PostView>> {
     if post_ids.is_empty() {
         return Ok(Vec::new());
@@ -565,12 +573,18 @@ async fn views_soonest_first(
     // Active ones first (they are what is coming up), then by date.
     rows.sort_by_key(|(i, p)| (i.status != intention::ACTIVE, i.target_date, p.id));
     let mut out = Vec::new();
+    let mut skipped = 0;
     for (_, p) in rows {
         if !posts::readable_by(state, &p, viewer).await? {
             continue;
         }
+        // Offsets count what this reader can see, so pages do not shift with visibility.
+        if skipped < page.offset {
+            skipped += 1;
+            continue;
+        }
         out.push(views::post_view(state, &p).await?);
-        if out.len() as u64 >= limit.clamp(1, 100) {
+        if out.len() as u64 >= page.limit.clamp(1, 100) {
             break;
         }
     }
@@ -578,7 +592,7 @@ async fn views_soonest_first(
 }
 
 /// The member's own intentions and those they joined (or asked to join).
-pub async fn mine(state: &AppState, member: &actor::Model, limit: u64) -> Result<Vec<PostView>> {
+pub async fn mine(state: &AppState, member: &actor::Model, page: Page) -> Result<Vec<PostView>> {
     let mut ids: Vec<i64> = participation::Entity::find()
         .filter(participation::Column::ActorId.eq(member.id))
         .filter(participation::Column::State.ne(participation::REJECTED))
@@ -598,7 +612,7 @@ pub async fn mine(state: &AppState, member: &actor::Model, limit: u64) -> Result
     );
     ids.sort_unstable();
     ids.dedup();
-    views_soonest_first(state, Some(member), ids, limit).await
+    views_soonest_first(state, Some(member), ids, page).await
 }
 
 /// A community's intentions, local and remote.
@@ -606,7 +620,7 @@ pub async fn in_community(
     ctx: &Ctx,
     viewer: Option<&actor::Model>,
     tag: &str,
-    limit: u64,
+    page: Page,
 ) -> Result<Vec<PostView>> {
     let c = follows::resolve_community(ctx, tag).await?;
     let state = ctx.app_data();
@@ -617,7 +631,7 @@ pub async fn in_community(
         .into_iter()
         .map(|j| j.post_id)
         .collect();
-    views_soonest_first(state, viewer, ids, limit).await
+    views_soonest_first(state, viewer, ids, page).await
 }
 
 /// What the API shows of an intention post's intention.
