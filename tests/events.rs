@@ -416,10 +416,19 @@ async fn a_community_lists_its_upcoming_events_as_each_reader_may_see_them() {
 // its inbox receives, and signs what it sends.
 // ---------------------------------------------------------------------------------------------
 
+#[derive(Clone, Default)]
+struct RemoteState {
+    received: Arc<Mutex<Vec<Value>>>,
+    /// Documents served at `/events/{id}`.
+    events: Arc<Mutex<std::collections::HashMap<String, Value>>>,
+}
+
 struct Remote {
+    origin: String,
     actor_id: String,
     key_pem: String,
     received: Arc<Mutex<Vec<Value>>>,
+    events: Arc<Mutex<std::collections::HashMap<String, Value>>>,
     http: reqwest::Client,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -442,7 +451,7 @@ impl Remote {
             "followers": format!("{actor_id}/followers"),
             "publicKey": {"id": format!("{actor_id}#main-key"), "owner": actor_id, "publicKeyPem": keys.public_key},
         });
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let shared = RemoteState::default();
         let app = Router::new()
             .route(
                 &format!("/users/{name}"),
@@ -453,16 +462,28 @@ impl Remote {
             )
             .route(
                 &format!("/users/{name}/inbox"),
-                axum::routing::post(
-                    |State(r): State<Arc<Mutex<Vec<Value>>>>, body: String| async move {
-                        if let Ok(v) = serde_json::from_str(&body) {
-                            r.lock().expect("inbox log").push(v);
+                axum::routing::post(|State(r): State<RemoteState>, body: String| async move {
+                    if let Ok(v) = serde_json::from_str(&body) {
+                        r.received.lock().expect("inbox log").push(v);
+                    }
+                    AxumStatus::ACCEPTED.into_response()
+                }),
+            )
+            .route(
+                "/events/{id}",
+                get(
+                    |State(r): State<RemoteState>,
+                     axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        match r.events.lock().expect("events").get(&id) {
+                            Some(doc) => {
+                                ([(header::CONTENT_TYPE, AP_JSON)], doc.to_string()).into_response()
+                            }
+                            None => AxumStatus::NOT_FOUND.into_response(),
                         }
-                        AxumStatus::ACCEPTED.into_response()
                     },
                 ),
             )
-            .with_state(received.clone());
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the remote");
@@ -470,9 +491,11 @@ impl Remote {
             let _ = axum::serve(listener, app).await;
         });
         Remote {
+            origin,
             actor_id,
             key_pem: keys.private_key,
-            received,
+            received: shared.received,
+            events: shared.events,
             http: reqwest::Client::builder()
                 .no_proxy()
                 .build()
@@ -700,4 +723,178 @@ async fn a_remote_join_is_accepted_until_the_event_is_full_then_rejected() {
     });
     let (status, _) = dave.send(&i, &wrong).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An authority event does not exist outside the instance; a members one lists no one there.
+    for (visibility, n) in [("authority", 10), ("members", 11)] {
+        let mut body = event_body(visibility);
+        body["visibility"] = json!(visibility);
+        let hidden = create_event(&i, &ana, body).await;
+        let (status, text) = dave
+            .send(
+                &i,
+                &json!({
+                    "@context": "https://www.w3.org/ns/activitystreams",
+                    "id": format!("{}/join/{n}", dave.actor_id),
+                    "type": "Join",
+                    "actor": dave.actor_id,
+                    "object": hidden["id"],
+                }),
+            )
+            .await;
+        if visibility == "authority" {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+        }
+        assert!(
+            hidden["event"]["rsvp_poll"].is_null(),
+            "no public poll for {visibility}"
+        );
+        let c = i
+            .get_as(&format!("/p/{}/participants", key(&hidden)), AP_JSON)
+            .await;
+        c.client_error(
+            StatusCode::NOT_FOUND,
+            "a non-public participants collection",
+        );
+    }
+}
+
+/// A Mobilizon event (the real document in fixtures/, moved to the stand-in's origin) is read
+/// with its times, place and zone; a member joining it is pending until the origin's Accept.
+#[tokio::test]
+async fn a_mobilizon_event_is_stored_as_an_event_and_joined_by_join() {
+    let i = Instance::start("ev-mobilizon").await;
+    let ana = i.member("ana", "Ana").await;
+    let mobilizon = Remote::start("organiser").await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fediverse/mobilizon-event.json"
+    ))
+    .expect("the Mobilizon fixture");
+    let mut doc: Value = serde_json::from_str(&text).expect("json");
+    let event_id = format!("{}/events/b81c0531", mobilizon.origin);
+    doc["id"] = json!(event_id);
+    doc["url"] = json!(event_id);
+    doc["attributedTo"] = json!(mobilizon.actor_id);
+    doc["actor"] = json!(mobilizon.actor_id);
+    doc["startTime"] = json!("2030-12-11T19:00:00+00:00");
+    doc["endTime"] = json!("2030-12-11T21:00:00+00:00");
+    doc["maximumAttendeeCapacity"] = json!(40);
+    mobilizon
+        .events
+        .lock()
+        .expect("events")
+        .insert("b81c0531".into(), doc);
+
+    let spec: String = event_id
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let reply = i.get(&format!("/api/v1/events/{spec}"), Some(&ana)).await;
+    reply.expect(StatusCode::OK, "the Mobilizon event read by id");
+    let ev = &reply.json["event"];
+    assert_eq!(reply.json["category"], "event", "{}", reply.text);
+    assert_eq!(reply.json["title"], "Note plan garden learning");
+    assert_eq!(ev["starts_at"], "2030-12-11T19:00:00Z");
+    assert_eq!(ev["timezone"], "Europe/London");
+    assert_eq!(ev["capacity"], 40);
+    assert_eq!(ev["location"]["name"], "The Kenn Centre");
+
+    let joined = i
+        .post(
+            &format!("/api/v1/events/{spec}/join"),
+            Some(&ana),
+            &json!({}),
+        )
+        .await;
+    joined.expect(StatusCode::OK, "join a remote event");
+    assert_eq!(joined.json["state"], "pending");
+    let join = poll("the Join reaches Mobilizon", DELIVERY_TIMEOUT, || async {
+        mobilizon.received_of("Join").into_iter().next()
+    })
+    .await;
+    assert_eq!(join["object"], event_id.as_str());
+    assert_eq!(join["actor"], i.id("/u/ana"));
+    let accept = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/accept/1", mobilizon.origin),
+        "type": "Accept",
+        "actor": mobilizon.actor_id,
+        "object": join["id"],
+    });
+    let (status, text) = mobilizon.send(&i, &accept).await;
+    assert!(status.is_success(), "{status} {text}");
+    let reply = i.get(&format!("/api/v1/events/{spec}"), Some(&ana)).await;
+    assert_eq!(
+        reply.json["participation"]["state"], "accepted",
+        "{}",
+        reply.text
+    );
+
+    // Leaving sends a Leave to the origin.
+    i.delete(&format!("/api/v1/events/{spec}/join"), Some(&ana))
+        .await
+        .expect(StatusCode::NO_CONTENT, "leave");
+    poll("the Leave reaches Mobilizon", DELIVERY_TIMEOUT, || async {
+        mobilizon.received_of("Leave").into_iter().next()
+    })
+    .await;
+}
+
+/// A cancelled event takes no one: a local join is 409, a remote Join is answered by a Reject.
+#[tokio::test]
+async fn a_cancelled_event_takes_no_participants() {
+    let i = Instance::start("ev-cancelled").await;
+    i.community("hwb", None).await;
+    let ana = i.member("ana", "Ana").await;
+    let ben = i.member("ben", "Ben").await;
+    let created = create_event(&i, &ana, event_body("Called off")).await;
+    let k = key(&created);
+    i.patch(
+        &format!("/api/v1/events/{k}"),
+        Some(&ana),
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK, "cancel");
+    let reply = i
+        .post(&format!("/api/v1/events/{k}/join"), Some(&ben), &json!({}))
+        .await;
+    let message = reply.client_error(StatusCode::CONFLICT, "join a cancelled event");
+    assert!(message.contains("cancelled"), "{message}");
+    let reply = i
+        .patch(
+            &format!("/api/v1/events/{k}"),
+            Some(&ana),
+            &json!({"status": "postponed"}),
+        )
+        .await;
+    reply.client_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown status");
+
+    let erin = Remote::start("erin").await;
+    let (status, text) = erin
+        .send(
+            &i,
+            &json!({
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": format!("{}/join/1", erin.actor_id),
+                "type": "Join",
+                "actor": erin.actor_id,
+                "object": created["id"],
+            }),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {text}");
+    poll("a Reject reaches erin", DELIVERY_TIMEOUT, || async {
+        erin.received_of("Reject").into_iter().next()
+    })
+    .await;
+    assert!(participant_names(&i, &k, "").await.is_empty());
+    let doc = i.get_as(&format!("/p/{k}"), AP_JSON).await;
+    assert_eq!(doc.json["ical:status"], "CANCELLED");
 }

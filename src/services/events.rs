@@ -680,11 +680,16 @@ pub async fn find_post(
         {
             Some(p) => p,
             None => {
-                ObjectId::<DbPost>::from(url)
+                let fetched = ObjectId::<DbPost>::from(url)
                     .dereference(ctx)
                     .await
                     .map_err(|e| Error::NotFound(format!("could not read {spec}: {e}")))?
-                    .0
+                    .0;
+                // Storing it may have added to the row (an event's category): read it again.
+                post::Entity::find_by_id(fetched.id)
+                    .one(&state.db)
+                    .await?
+                    .unwrap_or(fetched)
             }
         }
     } else {
@@ -824,7 +829,10 @@ pub async fn add_task(ctx: &Ctx, m: &actor::Model, spec: &str, text: &str) -> Re
     let state = ctx.app_data();
     let p = find_event(ctx, Some(m), spec).await?;
     organiser_check(state, &p, m).await?;
-    let text = check_tasks(&[text.to_owned()])?.remove(0);
+    let text = check_tasks(&[text.to_owned()])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Unprocessable("a pre-event task must not be empty".into()))?;
     let existing = tasks_of(&state.db, p.id).await?;
     if existing.len() >= MAX_TASKS {
         return Err(Error::Unprocessable(format!(

@@ -50,7 +50,8 @@ fn check_participable(p: &post::Model) -> Result<()> {
     Ok(())
 }
 
-/// The number of places of an event (`None`: unlimited, or not an event).
+/// The number of places of an event (`None`: unlimited, or not an event); a cancelled event
+/// has none left.
 async fn capacity<C: ConnectionTrait>(conn: &C, p: &post::Model) -> Result<Option<i64>> {
     if p.category != post::EVENT {
         return Ok(None);
@@ -60,11 +61,11 @@ async fn capacity<C: ConnectionTrait>(conn: &C, p: &post::Model) -> Result<Optio
         // Two joins at once must not both take the last place.
         query = query.lock_exclusive();
     }
-    Ok(query
-        .one(conn)
-        .await?
-        .and_then(|e| e.capacity)
-        .map(i64::from))
+    Ok(match query.one(conn).await? {
+        Some(e) if e.status == event::CANCELLED => Some(0),
+        Some(e) => e.capacity.map(i64::from),
+        None => None,
+    })
 }
 
 pub async fn accepted_count<C: ConnectionTrait>(conn: &C, post_id: i64) -> Result<u64> {
