@@ -344,6 +344,12 @@ async fn a_colleague_who_left_gets_nothing_until_they_join_again() {
         .await
         .expect(StatusCode::NO_CONTENT, "leave");
 
+    // A deleted intention reminds nobody.
+    let deleted = key_of(&declare(&a, &alice, "this one was a mistake", day(1)).await);
+    a.delete(&format!("/api/v1/posts/{deleted}"), Some(&alice))
+        .await
+        .expect(StatusCode::NO_CONTENT, "delete the intention");
+
     let sender = another_process(&a, Some(&sink)).await;
     arrived(&sink, "alice@school.example", 1).await;
     assert!(after_a_while(&sink, "bob@school.example").await.is_empty());
@@ -378,6 +384,11 @@ async fn a_colleague_who_left_gets_nothing_until_they_join_again() {
         .unwrap_or_default()
         .contains("start a reading group"));
     assert_eq!(after_a_while(&sink, "bob@school.example").await.len(), 1);
-    assert_eq!(sink.messages_to("alice@school.example").len(), 1);
+    let alices = sink.messages_to("alice@school.example");
+    assert_eq!(alices.len(), 1, "nothing for the deleted one");
+    assert!(!alices[0]
+        .part("text/plain")
+        .unwrap_or_default()
+        .contains("mistake"));
     sender.server.abort();
 }
