@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod error;
 pub mod federation;
 pub mod hashtag;

@@ -13,6 +13,7 @@ pub mod activity;
 pub mod api;
 pub mod instance;
 pub mod peer;
+pub mod smtp;
 
 use std::{
     future::Future,

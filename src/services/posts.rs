@@ -612,3 +612,8 @@ pub async fn send_update<C: ConnectionTrait>(
     }
     Ok(())
 }
+
+/// Renders a local author's text as the HTML a post stores (hashtags linked to communities).
+pub fn render_text(state: &AppState, content: &str) -> String {
+    render(state, content)
+}
