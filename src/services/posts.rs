@@ -41,6 +41,12 @@ pub struct NewPost {
     pub in_reply_to: Option<String>,
     #[serde(default)]
     pub summary: Option<String>,
+    /// Uploaded files (`{"media": KEY, "alt"?}`) and links (`{"link": URL, "title"?}`).
+    #[serde(default)]
+    pub attachments: Vec<super::media::AttachmentInput>,
+    /// The author's introduction of themselves to the post's communities (one each).
+    #[serde(default)]
+    pub introduction: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +147,10 @@ pub async fn create_with(
         ),
     };
     let groups = communities::for_tags(state, &written).await?;
+    let attachments = super::media::prepare(state, author, &input.attachments).await?;
+    if input.introduction {
+        super::profiles::check_introduction(state, author, &groups).await?;
+    }
     let title = input
         .title
         .map(|t| t.trim().to_owned())
@@ -157,8 +167,12 @@ pub async fn create_with(
             .kind
             .unwrap_or(if title.is_some() { "Article" } else { "Note" })
             .into()),
-        category: Set(extras.category.unwrap_or(post::DISCUSSION).into()),
-        is_introduction: Set(false),
+        category: Set(extras
+            .category
+            .or_else(|| super::media::category_for(&attachments))
+            .unwrap_or(post::DISCUSSION)
+            .into()),
+        is_introduction: Set(input.introduction),
         title: Set(title),
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),
@@ -184,6 +198,7 @@ pub async fn create_with(
     if let Some(after_insert) = extras.after_insert {
         after_insert(&txn, &saved).await?;
     }
+    super::media::attach(&txn, &saved, attachments).await?;
     for g in &groups {
         post_community::ActiveModel {
             post_id: Set(saved.id),

@@ -18,6 +18,16 @@ pub struct ActorView {
     pub display_name: Option<String>,
     pub kind: String,
     pub local: bool,
+    /// The 400 px profile photo (or a remote actor's icon).
+    pub avatar: Option<String>,
+    /// The 96 px one.
+    pub avatar_small: Option<String>,
+    /// A few words about themselves (sanitised HTML).
+    pub about: Option<String>,
+    pub school: Option<String>,
+    pub role: Option<String>,
+    /// Only when the member chose to show it.
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +82,18 @@ pub fn actor_view(a: &actor::Model) -> ActorView {
         display_name: a.display_name.clone(),
         kind: a.kind.clone(),
         local: a.local,
+        avatar: a.icon_url.clone(),
+        avatar_small: a
+            .icon_url
+            .as_deref()
+            .map(|u| super::media::small_avatar_url(u, a.local)),
+        about: a
+            .summary
+            .as_deref()
+            .map(crate::federation::sanitize::html),
+        school: a.school.clone(),
+        role: a.role.clone(),
+        email: a.email.clone().filter(|_| a.show_email),
     }
 }
 
@@ -103,6 +125,12 @@ pub async fn post_view(state: &AppState, p: &post::Model) -> Result<PostView> {
             display_name: None,
             kind: String::new(),
             local: false,
+            avatar: None,
+            avatar_small: None,
+            about: None,
+            school: None,
+            role: None,
+            email: None,
         }),
         title: p.title.clone(),
         content: crate::federation::sanitize::html(&p.content),
