@@ -26,7 +26,10 @@ pub fn new_key() -> String {
 
 /// Whether `key` has the shape `new_key` gives (so it cannot name a path elsewhere).
 pub fn is_key(key: &str) -> bool {
-    key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    key.len() == 32
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// Files in one folder, named by their key.
@@ -35,12 +38,19 @@ pub struct LocalDiskStore {
 }
 
 impl LocalDiskStore {
-    /// Opens (creating if needed) the folder.
+    /// The store in `dir`. The folder is made at the first upload, so that an instance that
+    /// never stores a file leaves none behind (every test instance, `cairn admin`).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::Internal(format!("cannot create media folder {}: {e}", dir.display()))
-        })?;
+        if dir.as_os_str().is_empty() {
+            return Err(Error::Internal("media.dir must not be empty".into()));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Internal(format!(
+                "media.dir {} exists and is not a folder",
+                dir.display()
+            )));
+        }
         Ok(LocalDiskStore { dir })
     }
 
@@ -64,9 +74,13 @@ impl MediaStore for LocalDiskStore {
         let key = new_key();
         let path = self.path(&key)?;
         let dir = self.dir.clone();
+        // Written under a temporary name and renamed, so a crash never leaves half a file
+        // under a key that is served.
+        let partial = dir.join(format!("{key}.partial"));
         blocking(move || {
             std::fs::create_dir_all(&dir)
-                .and_then(|_| std::fs::write(&path, bytes))
+                .and_then(|_| std::fs::write(&partial, bytes))
+                .and_then(|_| std::fs::rename(&partial, &path))
                 .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
         })
         .await?;
@@ -119,7 +133,10 @@ mod tests {
         let store = LocalDiskStore::open(dir.path().join("m")).unwrap();
         let key = store.put(b"hello".to_vec()).await.unwrap();
         assert!(is_key(&key));
-        assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            store.get(&key).await.unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
         assert!(store.get("../etc/passwd").await.unwrap().is_none());
         assert!(store.get("ABCDEF").await.unwrap().is_none());
         store.delete(&key).await.unwrap();

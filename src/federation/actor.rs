@@ -200,7 +200,13 @@ fn read_profile_fields(attachment: Option<&Value>) -> [Option<String>; 3] {
             _ => continue,
         };
         let value = json::str_field(f, "value")
-            .map(|v| sanitize::plain(v).trim().chars().take(200).collect::<String>())
+            .map(|v| {
+                sanitize::plain(v)
+                    .trim()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            })
             .filter(|v| !v.is_empty());
         if out[slot].is_none() {
             out[slot] = value;

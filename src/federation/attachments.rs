@@ -9,7 +9,7 @@ use crate::{
     store::{media, post},
 };
 use activitypub_federation::config::Data;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set, TransactionTrait};
 use serde_json::{json as j, Value};
 
 /// Adds what this kind of post carries to its wire form.
@@ -75,20 +75,24 @@ pub async fn store_remote(
         .into_iter()
         .cloned()
         .collect();
-    let category =
-        media_service::store_remote_attachments(&data.db, post, &attachments).await?;
+    // One transaction: the same post arriving twice at once must not leave its files twice.
+    let txn = data.db.begin().await?;
+    let category = media_service::store_remote_attachments(&txn, post, &attachments).await?;
     let introduction = json.extra.get("introduction") == Some(&Value::Bool(true));
     // Events and intentions keep their own category (their modules run after this one).
+    let follows_attachments =
+        [post::DISCUSSION, post::RESOURCE, post::LINK].contains(&post.category.as_str());
     let new_category = match category {
-        Some(c) if post.category == post::DISCUSSION || post.category == post::RESOURCE || post.category == post::LINK => c,
-        None if post.category == post::RESOURCE || post.category == post::LINK => post::DISCUSSION,
+        Some(c) if follows_attachments => c,
+        None if follows_attachments => post::DISCUSSION,
         _ => post.category.as_str(),
     };
     if new_category != post.category || introduction != post.is_introduction {
         let mut active: post::ActiveModel = post.clone().into();
         active.category = Set(new_category.to_owned());
         active.is_introduction = Set(introduction);
-        active.update(&data.db).await?;
+        active.update(&txn).await?;
     }
+    txn.commit().await?;
     Ok(())
 }

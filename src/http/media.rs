@@ -2,7 +2,7 @@
 
 use super::{
     api::{ApiJson, ApiQuery},
-    auth::Member,
+    auth::{MaybeMember, Member},
 };
 use crate::{
     error::Error,
@@ -24,7 +24,7 @@ pub fn router() -> Router {
     Router::new()
         .route("/api/v1/media", post(upload))
         .route("/api/v1/media/{key}", patch(edit))
-        .route("/api/v1/me/avatar", put(avatar))
+        .route("/api/v1/me/avatar", put(avatar).delete(remove_avatar))
         .route("/media/{key}", get(serve))
 }
 
@@ -44,8 +44,7 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         .map_err(|_| media::too_large(state))?;
     if bytes.is_empty() {
         return Err(Error::BadRequest(
-            "the body is empty: send the file itself as the body (curl --data-binary @file)"
-                .into(),
+            "the body is empty: send the file itself as the body (curl --data-binary @file)".into(),
         ));
     }
     Ok(bytes.to_vec())
@@ -62,6 +61,9 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 #[serde(deny_unknown_fields)]
 struct UploadQuery {
     filename: Option<String>,
+    /// Alt text of an image, or a short description of a document (`description` is the
+    /// Mastodon API's name for it).
+    #[serde(alias = "description")]
     alt: Option<String>,
 }
 
@@ -91,6 +93,7 @@ async fn upload(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MediaEdit {
+    #[serde(alias = "description")]
     alt: Option<String>,
 }
 
@@ -113,8 +116,12 @@ async fn avatar(
 ) -> Result<Json<Value>, Error> {
     let state = ctx.app_data();
     let bytes = read_body(state, &headers, body).await?;
-    let saved =
-        profiles::set_avatar(state, &m, bytes, content_type(&headers).as_deref()).await?;
+    let saved = profiles::set_avatar(state, &m, bytes, content_type(&headers).as_deref()).await?;
+    Ok(Json(profiles::me_view(&saved)))
+}
+
+async fn remove_avatar(ctx: Ctx, Member(m): Member) -> Result<Json<Value>, Error> {
+    let saved = profiles::remove_avatar(ctx.app_data(), &m).await?;
     Ok(Json(profiles::me_view(&saved)))
 }
 
@@ -126,7 +133,13 @@ fn disposition(inline: bool, filename: Option<&str>) -> String {
     };
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in name.bytes() {
@@ -139,14 +152,24 @@ fn disposition(inline: bool, filename: Option<&str>) -> String {
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-async fn serve(ctx: Ctx, Path(key): Path<String>) -> Result<Response, Error> {
-    let served = media::serve(ctx.app_data(), &key).await?;
+async fn serve(
+    ctx: Ctx,
+    MaybeMember(viewer): MaybeMember,
+    Path(key): Path<String>,
+) -> Result<Response, Error> {
+    let served = media::serve(ctx.app_data(), viewer.as_ref(), &key).await?;
     let value = |s: &str| {
         HeaderValue::from_str(s).map_err(|e| Error::Internal(format!("header value: {e}")))
     };
     let mut response = served.bytes.into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, value(&served.media_type)?);
+    // Text was checked to be UTF-8 at upload; saying so stops a browser guessing otherwise.
+    let content_type = if served.media_type.starts_with("text/") {
+        format!("{}; charset=utf-8", served.media_type)
+    } else {
+        served.media_type.clone()
+    };
+    h.insert(header::CONTENT_TYPE, value(&content_type)?);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, value("nosniff")?);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -156,9 +179,15 @@ async fn serve(ctx: Ctx, Path(key): Path<String>) -> Result<Response, Error> {
         header::CONTENT_DISPOSITION,
         value(&disposition(served.inline, served.filename.as_deref()))?,
     );
+    // A key's bytes never change; only files anyone may read go into shared caches.
     h.insert(
         header::CACHE_CONTROL,
-        value("public, max-age=31536000, immutable")?,
+        value(if served.public {
+            "public, max-age=31536000, immutable"
+        } else {
+            "private, max-age=3600"
+        })?,
     );
+
     Ok(response)
 }

@@ -87,9 +87,36 @@ pub fn sniff(bytes: &[u8]) -> Option<Sniffed> {
         return sniff_zip(bytes);
     }
     if !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok() {
+        if looks_like_markup(bytes) {
+            return None;
+        }
         return document("text/plain");
     }
     None
+}
+
+/// Text that a browser would treat as a page or a picture (HTML, SVG, XML) if it were ever
+/// served as such: not accepted as "plain text", whatever it is called.
+fn looks_like_markup(bytes: &[u8]) -> bool {
+    let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .chars()
+        .take(100)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    [
+        "<!doctype",
+        "<html",
+        "<svg",
+        "<?xml",
+        "<script",
+        "<head",
+        "<body",
+        "<iframe",
+    ]
+    .iter()
+    .any(|p| start.starts_with(p))
 }
 
 /// Office documents are ZIP files: OpenDocument names its type in a first, uncompressed entry
@@ -294,8 +321,8 @@ fn clean_alt(alt: Option<&str>) -> Result<Option<String>> {
         return Ok(None);
     };
     if alt.chars().count() > MAX_ALT_CHARS {
-        return Err(Error::BadRequest(format!(
-            "alt text is longer than {MAX_ALT_CHARS} characters"
+        return Err(Error::Unprocessable(format!(
+            "alt text is longer than {MAX_ALT_CHARS} characters; keep it to what the image shows"
         )));
     }
     Ok(Some(alt.to_owned()))
@@ -367,9 +394,18 @@ pub async fn upload(state: &AppState, owner: &actor::Model, up: Upload) -> Resul
     }
 }
 
-/// What the API answers about an upload.
+/// What the API answers about an upload. `warnings` says what would stop it being attached.
 pub fn upload_view(state: &AppState, m: &media::Model) -> Value {
+    let mut warnings = Vec::new();
+    if m.kind == media::IMAGE && m.alt_text.is_none() {
+        warnings.push(format!(
+            "this image has no alt text; add it (PATCH /api/v1/media/{} {{\"alt\": \"…\"}}) \
+             before attaching it to a post",
+            m.key
+        ));
+    }
     json!({
+        "id": m.key,
         "key": m.key,
         "url": media_url(state, m),
         "media_type": m.media_type,
@@ -380,6 +416,7 @@ pub fn upload_view(state: &AppState, m: &media::Model) -> Value {
         "height": m.height,
         "filename": m.original_name,
         "attached": m.post_id.is_some(),
+        "warnings": warnings,
     })
 }
 
@@ -424,9 +461,14 @@ pub struct Served {
     pub media_type: String,
     pub inline: bool,
     pub filename: Option<String>,
+    /// Whether anyone may read it (so shared caches may keep it).
+    pub public: bool,
 }
 
-pub async fn serve(state: &AppState, key: &str) -> Result<Served> {
+/// A file for `viewer`: avatars are anyone's; an upload not yet attached is only its owner's;
+/// an attachment is readable by whoever may read its post. Otherwise it does not exist, so
+/// that a key says nothing about a post one may not read.
+pub async fn serve(state: &AppState, viewer: Option<&actor::Model>, key: &str) -> Result<Served> {
     let missing = || Error::NotFound(format!("no file with key {key:?} on this instance"));
     let m = media::Entity::find()
         .filter(media::Column::Key.eq(key))
@@ -434,24 +476,46 @@ pub async fn serve(state: &AppState, key: &str) -> Result<Served> {
         .await?
         .ok_or_else(missing)?;
     let storage_key = m.storage_key.as_deref().ok_or_else(missing)?;
+    let public = if m.kind == media::AVATAR {
+        true
+    } else if let Some(post_id) = m.post_id {
+        let p = post::Entity::find_by_id(post_id)
+            .one(&state.db)
+            .await?
+            .ok_or_else(missing)?;
+        if p.deleted_at.is_some() {
+            return Err(Error::Gone(format!(
+                "the post file {key:?} was shared with has been deleted"
+            )));
+        }
+        if !super::posts::readable_by(state, &p, viewer).await? {
+            return Err(missing());
+        }
+        p.visibility == "public"
+    } else if viewer.is_some_and(|v| v.id == m.owner_id) {
+        false
+    } else {
+        return Err(missing());
+    };
     let bytes = state.media.get(storage_key).await?.ok_or_else(missing)?;
     Ok(Served {
         bytes,
         inline: m.kind == media::IMAGE || m.kind == media::AVATAR,
         media_type: m.media_type,
         filename: m.original_name,
+        public,
     })
 }
 
 /// A new profile photo for `member`: centre-cropped to squares of `AVATAR_SIZE` and
-/// `AVATAR_SMALL_SIZE`, stored as `avatar` media (replacing the previous ones). Returns the
-/// URL of the large one, for `actors.icon_url`.
+/// `AVATAR_SMALL_SIZE`, stored as `avatar` media. Returns the URL of the large one, for
+/// `actors.icon_url`, and the previous photos, to delete once the profile names the new one.
 pub async fn store_avatar(
     state: &AppState,
     member: &actor::Model,
     bytes: Vec<u8>,
     declared: Option<&str>,
-) -> Result<String> {
+) -> Result<(String, Vec<media::Model>)> {
     if bytes.len() > state.config.media.max_upload_bytes {
         return Err(too_large(state));
     }
@@ -507,13 +571,34 @@ pub async fn store_avatar(
             large_url = state.url(&format!("/media/{key}"));
         }
     }
-    for o in old {
+    Ok((large_url, old))
+}
+
+/// Removes `member`'s profile photos (both sizes).
+pub async fn remove_avatars(state: &AppState, member: &actor::Model) -> Result<()> {
+    let old = media::Entity::find()
+        .filter(media::Column::OwnerId.eq(member.id))
+        .filter(media::Column::Kind.eq(media::AVATAR))
+        .all(&state.db)
+        .await?;
+    delete_all(state, old).await
+}
+
+/// Removes replaced profile photos, once the profile names the new one.
+pub async fn delete_old_avatars(state: &AppState, old: Vec<media::Model>) -> Result<()> {
+    delete_all(state, old).await
+}
+
+/// The rows first, then the bytes: a file whose row is gone is never served, while a row
+/// whose file is gone would answer 404 for a key that exists.
+async fn delete_all(state: &AppState, rows: Vec<media::Model>) -> Result<()> {
+    for o in rows {
+        media::Entity::delete_by_id(o.id).exec(&state.db).await?;
         if let Some(k) = &o.storage_key {
             state.media.delete(k).await?;
         }
-        media::Entity::delete_by_id(o.id).exec(&state.db).await?;
     }
-    Ok(large_url)
+    Ok(())
 }
 
 /// The small avatar of a local member: the large one's URL with `-96` before the extension.
@@ -531,37 +616,25 @@ pub fn small_avatar_url(icon_url: &str, local: bool) -> String {
 // Attachments on posts
 // ---------------------------------------------------------------------------------------------
 
-/// One attachment of a new post: an upload (`media`, with optional `alt`) or a link (`link`,
-/// with optional `title`).
+/// A link shared with a new post (`links: [{"url": …, "name"?: …}]`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AttachmentInput {
+pub struct LinkInput {
+    pub url: String,
     #[serde(default)]
-    pub media: Option<String>,
-    #[serde(default)]
-    pub alt: Option<String>,
-    #[serde(default)]
-    pub link: Option<String>,
-    #[serde(default)]
-    pub title: Option<String>,
+    pub name: Option<String>,
 }
 
 /// An attachment checked before the post is written.
 #[derive(Debug, Clone)]
 pub enum Prepared {
-    File {
-        media: media::Model,
-        alt: Option<String>,
-    },
-    Link {
-        url: String,
-        title: Option<String>,
-    },
+    File(media::Model),
+    Link { url: String, name: Option<String> },
 }
 
 impl Prepared {
     pub fn is_file(&self) -> bool {
-        matches!(self, Prepared::File { .. })
+        matches!(self, Prepared::File(_))
     }
 }
 
@@ -571,88 +644,79 @@ fn http_url(s: &str) -> Option<url::Url> {
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
-/// Checks a new post's attachments: each upload is `author`'s and not attached elsewhere; each
-/// link is an http(s) URL.
+/// Checks a new post's attachments before anything is written: each upload (by its id, the
+/// `key` the upload answered) is `author`'s, not attached elsewhere, and an image has alt text;
+/// each link is an http(s) URL.
 pub async fn prepare(
     state: &AppState,
     author: &actor::Model,
-    inputs: &[AttachmentInput],
+    uploads: &[String],
+    links: &[LinkInput],
 ) -> Result<Vec<Prepared>> {
-    if inputs.len() > MAX_ATTACHMENTS {
-        return Err(Error::BadRequest(format!(
-            "a post carries at most {MAX_ATTACHMENTS} attachments"
+    if uploads.len() + links.len() > MAX_ATTACHMENTS {
+        return Err(Error::Unprocessable(format!(
+            "a post carries at most {MAX_ATTACHMENTS} attachments and links together"
         )));
     }
     let mut out = Vec::new();
-    for (n, a) in inputs.iter().enumerate() {
-        let n = n + 1;
-        match (&a.media, &a.link) {
-            (Some(key), None) => {
-                if a.title.is_some() {
-                    return Err(Error::BadRequest(format!(
-                        "attachment {n}: a file has \"alt\", not \"title\""
-                    )));
-                }
-                let m = media::Entity::find()
-                    .filter(media::Column::Key.eq(key.trim()))
-                    .one(&state.db)
-                    .await?
-                    .filter(|m| m.owner_id == author.id && m.kind != media::AVATAR)
-                    .filter(|m| m.storage_key.is_some())
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!(
-                            "attachment {n}: no upload of yours with key {key:?}; upload the \
-                             file first with POST /api/v1/media"
-                        ))
-                    })?;
-                if m.post_id.is_some() || out.iter().any(|p| matches!(p, Prepared::File { media, .. } if media.id == m.id)) {
-                    return Err(Error::Conflict(format!(
-                        "attachment {n}: the upload {key:?} is already attached to a post; \
-                         upload the file again to share it in another"
-                    )));
-                }
-                let alt = match &a.alt {
-                    Some(alt) => clean_alt(Some(alt))?,
-                    None => m.alt_text.clone(),
-                };
-                out.push(Prepared::File { media: m, alt });
-            }
-            (None, Some(link)) => {
-                if a.alt.is_some() {
-                    return Err(Error::BadRequest(format!(
-                        "attachment {n}: a link has \"title\", not \"alt\""
-                    )));
-                }
-                let url = http_url(link).ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "attachment {n}: link {link:?} is not an http or https URL"
-                    ))
-                })?;
-                let title = a
-                    .title
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned);
-                if title
-                    .as_ref()
-                    .is_some_and(|t| t.chars().count() > MAX_LINK_TITLE_CHARS)
-                {
-                    return Err(Error::BadRequest(format!(
-                        "attachment {n}: the link title is longer than {MAX_LINK_TITLE_CHARS} characters"
-                    )));
-                }
-                out.push(Prepared::Link {
-                    url: url.to_string(),
-                    title,
-                });
-            }
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "attachment {n} must be {{\"media\": KEY, \"alt\"?}} or {{\"link\": URL, \"title\"?}}"
-                )))
-            }
+    for key in uploads {
+        let key = key.trim();
+        let m = media::Entity::find()
+            .filter(media::Column::Key.eq(key))
+            .one(&state.db)
+            .await?
+            .filter(|m| m.owner_id == author.id && m.kind != media::AVATAR)
+            .filter(|m| m.storage_key.is_some())
+            .ok_or_else(|| {
+                Error::Unprocessable(format!(
+                    "attachments: no upload of yours with id {key:?}; upload the file first \
+                     with POST /api/v1/media and use the \"id\" it answers"
+                ))
+            })?;
+        let twice = out
+            .iter()
+            .any(|p| matches!(p, Prepared::File(o) if o.id == m.id));
+        if m.post_id.is_some() || twice {
+            return Err(Error::Conflict(format!(
+                "attachments: the upload {key:?} is already attached to a post; upload the \
+                 file again to share it in another"
+            )));
         }
+        if m.kind == media::IMAGE && m.alt_text.is_none() {
+            return Err(Error::Unprocessable(format!(
+                "attachments: the image {key:?} has no alt text, and colleagues who use a \
+                 screen reader would miss it; describe it with PATCH /api/v1/media/{key} \
+                 {{\"alt\": \"…\"}} (or upload it with ?alt=…), then post again"
+            )));
+        }
+        out.push(Prepared::File(m));
+    }
+    for (n, link) in links.iter().enumerate() {
+        let n = n + 1;
+        let url = http_url(&link.url).ok_or_else(|| {
+            Error::Unprocessable(format!(
+                "links[{n}]: {:?} is not an http or https URL",
+                link.url
+            ))
+        })?;
+        let name = link
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if name
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_LINK_TITLE_CHARS)
+        {
+            return Err(Error::Unprocessable(format!(
+                "links[{n}]: the name is longer than {MAX_LINK_TITLE_CHARS} characters"
+            )));
+        }
+        out.push(Prepared::Link {
+            url: url.to_string(),
+            name,
+        });
     }
     Ok(out)
 }
@@ -677,7 +741,7 @@ pub async fn attach<C: ConnectionTrait>(
     for (position, a) in prepared.into_iter().enumerate() {
         let position = position as i32;
         match a {
-            Prepared::File { media: m, alt } => {
+            Prepared::File(m) => {
                 // The update is the claim: of two posts racing for one upload, one gets it.
                 let claimed = media::Entity::update_many()
                     .col_expr(media::Column::PostId, sea_orm::sea_query::Expr::value(p.id))
@@ -685,7 +749,6 @@ pub async fn attach<C: ConnectionTrait>(
                         media::Column::Position,
                         sea_orm::sea_query::Expr::value(position),
                     )
-                    .col_expr(media::Column::AltText, sea_orm::sea_query::Expr::value(alt))
                     .filter(media::Column::Id.eq(m.id))
                     .filter(media::Column::PostId.is_null())
                     .exec(conn)
@@ -697,8 +760,8 @@ pub async fn attach<C: ConnectionTrait>(
                     )));
                 }
             }
-            Prepared::Link { url, title } => {
-                insert_link(conn, p, position, url, title).await?;
+            Prepared::Link { url, name } => {
+                insert_link(conn, p, position, url, name).await?;
             }
         }
     }
@@ -783,7 +846,13 @@ pub async fn store_remote_attachments<C: ConnectionTrait>(
         let name = a
             .get("name")
             .and_then(Value::as_str)
-            .map(|n| sanitize::plain(n).trim().chars().take(MAX_ALT_CHARS).collect::<String>())
+            .map(|n| {
+                sanitize::plain(n)
+                    .trim()
+                    .chars()
+                    .take(MAX_ALT_CHARS)
+                    .collect::<String>()
+            })
             .filter(|n| !n.is_empty());
         if kind == "Link" {
             let Some(url) = a.get("href").and_then(Value::as_str).and_then(http_url) else {
@@ -812,7 +881,12 @@ pub async fn store_remote_attachments<C: ConnectionTrait>(
                 owner_id: Set(p.author_id),
                 post_id: Set(Some(p.id)),
                 position: Set(position),
-                kind: Set(if is_image { media::IMAGE } else { media::DOCUMENT }.into()),
+                kind: Set(if is_image {
+                    media::IMAGE
+                } else {
+                    media::DOCUMENT
+                }
+                .into()),
                 media_type: Set(media_type),
                 byte_size: Set(0),
                 storage_key: Set(None),
@@ -902,9 +976,18 @@ mod tests {
         assert_eq!(t(b"name,school\nA,B\n"), Some("text/plain"));
         assert_eq!(t(b"MZ\x90\0\x03\0"), None);
         assert_eq!(t(b"text with a \0 NUL"), None);
-        let docx = zip(&[("[Content_Types].xml", b"<Types/>"), ("word/document.xml", b"<w/>")]);
+        assert_eq!(t(b"  <!DOCTYPE html><script>alert(1)</script>"), None);
+        assert_eq!(t(b"<svg xmlns='http://www.w3.org/2000/svg'/>"), None);
+        assert_eq!(t(b"\xef\xbb\xbf<?xml version='1.0'?>"), None);
+        let docx = zip(&[
+            ("[Content_Types].xml", b"<Types/>"),
+            ("word/document.xml", b"<w/>"),
+        ]);
         assert_eq!(t(&docx), Some(DOCX));
-        let pptx = zip(&[("[Content_Types].xml", b"<Types/>"), ("ppt/presentation.xml", b"<p/>")]);
+        let pptx = zip(&[
+            ("[Content_Types].xml", b"<Types/>"),
+            ("ppt/presentation.xml", b"<p/>"),
+        ]);
         assert_eq!(t(&pptx), Some(PPTX));
         let odt = zip(&[
             ("mimetype", b"application/vnd.oasis.opendocument.text"),

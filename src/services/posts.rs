@@ -41,12 +41,16 @@ pub struct NewPost {
     pub in_reply_to: Option<String>,
     #[serde(default)]
     pub summary: Option<String>,
-    /// Uploaded files (`{"media": KEY, "alt"?}`) and links (`{"link": URL, "title"?}`).
+    /// Files shared with the post: ids of the author's uploads (`POST /api/v1/media`).
     #[serde(default)]
-    pub attachments: Vec<super::media::AttachmentInput>,
-    /// The author's introduction of themselves to the post's communities (one each).
+    pub attachments: Vec<String>,
+    /// Links shared with the post.
     #[serde(default)]
-    pub introduction: bool,
+    pub links: Vec<super::media::LinkInput>,
+    /// The author introduces themselves to the post's communities (only as their first post
+    /// there).
+    #[serde(default)]
+    pub is_introduction: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,9 +151,10 @@ pub async fn create_with(
         ),
     };
     let groups = communities::for_tags(state, &written).await?;
-    let attachments = super::media::prepare(state, author, &input.attachments).await?;
-    if input.introduction {
-        super::profiles::check_introduction(state, author, &groups).await?;
+    let attachments =
+        super::media::prepare(state, author, &input.attachments, &input.links).await?;
+    if input.is_introduction {
+        super::profiles::check_introduction(state, author, &groups, in_reply_to.as_deref()).await?;
     }
     let title = input
         .title
@@ -172,7 +177,7 @@ pub async fn create_with(
             .or_else(|| super::media::category_for(&attachments))
             .unwrap_or(post::DISCUSSION)
             .into()),
-        is_introduction: Set(input.introduction),
+        is_introduction: Set(input.is_introduction),
         title: Set(title),
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct ActorView {
     pub id: String,
     pub handle: String,
@@ -23,7 +23,7 @@ pub struct ActorView {
     /// The 96 px one.
     pub avatar_small: Option<String>,
     /// A few words about themselves (sanitised HTML).
-    pub about: Option<String>,
+    pub summary: Option<String>,
     pub school: Option<String>,
     pub role: Option<String>,
     /// Only when the member chose to show it.
@@ -87,10 +87,7 @@ pub fn actor_view(a: &actor::Model) -> ActorView {
             .icon_url
             .as_deref()
             .map(|u| super::media::small_avatar_url(u, a.local)),
-        about: a
-            .summary
-            .as_deref()
-            .map(crate::federation::sanitize::html),
+        summary: a.summary.as_deref().map(crate::federation::sanitize::html),
         school: a.school.clone(),
         role: a.role.clone(),
         email: a.email.clone().filter(|_| a.show_email),
@@ -118,20 +115,7 @@ pub async fn post_view(state: &AppState, p: &post::Model) -> Result<PostView> {
         key: p.key.clone(),
         id: p.ap_id.clone(),
         url: p.url.clone().unwrap_or_else(|| p.ap_id.clone()),
-        author: author.as_ref().map(actor_view).unwrap_or(ActorView {
-            id: String::new(),
-            handle: String::new(),
-            name: String::new(),
-            display_name: None,
-            kind: String::new(),
-            local: false,
-            avatar: None,
-            avatar_small: None,
-            about: None,
-            school: None,
-            role: None,
-            email: None,
-        }),
+        author: author.as_ref().map(actor_view).unwrap_or_default(),
         title: p.title.clone(),
         content: crate::federation::sanitize::html(&p.content),
         summary: p.summary.clone(),
