@@ -150,9 +150,10 @@ pub async fn create_with(
                 .to_string(),
         ),
     };
-    let groups = communities::for_tags(state, &written).await?;
+    // Checked before `for_tags`, which may create communities: a refused post creates none.
     let attachments =
         super::media::prepare(state, author, &input.attachments, &input.links).await?;
+    let groups = communities::for_tags(state, &written).await?;
     if input.is_introduction {
         super::profiles::check_introduction(state, author, &groups, in_reply_to.as_deref()).await?;
     }
