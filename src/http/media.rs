@@ -14,7 +14,7 @@ use axum::{
     extract::Path,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, patch, post, put},
+    routing::{get, post, put},
     Json, Router,
 };
 use serde::Deserialize;
@@ -23,7 +23,7 @@ use serde_json::Value;
 pub fn router() -> Router {
     Router::new()
         .route("/api/v1/media", post(upload))
-        .route("/api/v1/media/{key}", patch(edit))
+        .route("/api/v1/media/{key}", get(own_upload).patch(edit))
         .route("/api/v1/me/avatar", put(avatar).delete(remove_avatar))
         .route("/media/{key}", get(serve))
 }
@@ -95,6 +95,14 @@ async fn upload(
 struct MediaEdit {
     #[serde(alias = "description")]
     alt: Option<String>,
+}
+
+async fn own_upload(
+    ctx: Ctx,
+    Member(m): Member,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, Error> {
+    Ok(Json(media::own_upload(ctx.app_data(), &m, &key).await?))
 }
 
 async fn edit(

@@ -420,6 +420,17 @@ pub fn upload_view(state: &AppState, m: &media::Model) -> Value {
     })
 }
 
+/// Whether `key` could be one of ours (an upload's 32 hex digits, an avatar's `KEY.jpg` or
+/// `KEY-96.png`). Anything else is not looked up: a NUL byte, for one, is an error to
+/// PostgreSQL rather than a miss.
+pub fn plausible_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'z').contains(&b) || b == b'.' || b == b'-')
+}
+
 pub fn media_url(state: &AppState, m: &media::Model) -> String {
     match &m.remote_url {
         Some(u) => u.clone(),
@@ -428,11 +439,25 @@ pub fn media_url(state: &AppState, m: &media::Model) -> String {
 }
 
 async fn find(state: &AppState, key: &str) -> Result<media::Model> {
+    if !plausible_key(key) {
+        return Err(Error::NotFound(format!("no file with key {key:?}")));
+    }
     media::Entity::find()
         .filter(media::Column::Key.eq(key))
         .one(&state.db)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no file with key {key:?}")))
+}
+
+/// One of `viewer`'s uploads, as the upload answered it.
+pub async fn own_upload(state: &AppState, viewer: &actor::Model, key: &str) -> Result<Value> {
+    let m = find(state, key).await?;
+    if m.owner_id != viewer.id || m.storage_key.is_none() {
+        return Err(Error::NotFound(format!(
+            "no upload of yours with id {key:?}"
+        )));
+    }
+    Ok(upload_view(state, &m))
 }
 
 /// Changes the alt text of one of `owner`'s uploads.
@@ -470,6 +495,9 @@ pub struct Served {
 /// that a key says nothing about a post one may not read.
 pub async fn serve(state: &AppState, viewer: Option<&actor::Model>, key: &str) -> Result<Served> {
     let missing = || Error::NotFound(format!("no file with key {key:?} on this instance"));
+    if !plausible_key(key) {
+        return Err(missing());
+    }
     let m = media::Entity::find()
         .filter(media::Column::Key.eq(key))
         .one(&state.db)
@@ -584,6 +612,15 @@ pub async fn remove_avatars(state: &AppState, member: &actor::Model) -> Result<(
     delete_all(state, old).await
 }
 
+/// Removes a deleted post's files: their rows, and the bytes of those uploaded here.
+pub async fn delete_post_files(state: &AppState, post_id: i64) -> Result<()> {
+    let rows = media::Entity::find()
+        .filter(media::Column::PostId.eq(post_id))
+        .all(&state.db)
+        .await?;
+    delete_all(state, rows).await
+}
+
 /// Removes replaced profile photos, once the profile names the new one.
 pub async fn delete_old_avatars(state: &AppState, old: Vec<media::Model>) -> Result<()> {
     delete_all(state, old).await
@@ -661,10 +698,15 @@ pub async fn prepare(
     let mut out = Vec::new();
     for key in uploads {
         let key = key.trim();
-        let m = media::Entity::find()
-            .filter(media::Column::Key.eq(key))
-            .one(&state.db)
-            .await?
+        let found = if plausible_key(key) {
+            media::Entity::find()
+                .filter(media::Column::Key.eq(key))
+                .one(&state.db)
+                .await?
+        } else {
+            None
+        };
+        let m = found
             .filter(|m| m.owner_id == author.id && m.kind != media::AVATAR)
             .filter(|m| m.storage_key.is_some())
             .ok_or_else(|| {

@@ -321,6 +321,7 @@ pub async fn delete(state: &AppState, author: &actor::Model, key: &str) -> Resul
     tombstone_post(&txn, &existing).await?;
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
+    super::media::delete_post_files(state, existing.id).await?;
     Ok(())
 }
 
