@@ -400,3 +400,69 @@ impl Actor for DbActor {
         self.0.shared_inbox.as_ref().and_then(|s| s.parse().ok())
     }
 }
+
+#[cfg(test)]
+mod profile_tests {
+    use super::*;
+
+    #[test]
+    fn remote_profile_fields_are_read_as_plain_text() {
+        let fields = j!([
+            {"type": "PropertyValue", "name": "School", "value": "<a href=\"https://riverside.example\" rel=\"me\"><span>Riverside</span> Primary</a>"},
+            {"type": "PropertyValue", "name": " role ", "value": "Depute <script>alert(1)</script>Head"},
+            {"type": "PropertyValue", "name": "Website", "value": "https://example.org"},
+            {"type": "PropertyValue", "name": "E-mail", "value": "alice@riverside.example"},
+            {"type": "PropertyValue", "name": "School", "value": "a second one is ignored"},
+            {"type": "Note", "name": "Role", "value": "not a field"},
+        ]);
+        let [school, role, email] = read_profile_fields(Some(&fields));
+        assert_eq!(school.as_deref(), Some("Riverside Primary"));
+        assert_eq!(role.as_deref(), Some("Depute Head"));
+        assert_eq!(email.as_deref(), Some("alice@riverside.example"));
+        assert_eq!(read_profile_fields(None), [None, None, None]);
+        assert_eq!(read_profile_fields(Some(&j!("junk"))), [None, None, None]);
+    }
+
+    #[test]
+    fn remote_icons_in_their_shapes() {
+        let mastodon =
+            j!({"type": "Image", "mediaType": "image/jpeg", "url": "https://m.example/a.jpeg"});
+        assert_eq!(
+            read_icon(Some(&mastodon)).as_deref(),
+            Some("https://m.example/a.jpeg")
+        );
+        let array =
+            j!([{"type": "Image", "url": {"type": "Link", "href": "https://m.example/b.png"}}]);
+        assert_eq!(
+            read_icon(Some(&array)).as_deref(),
+            Some("https://m.example/b.png")
+        );
+        let bare = j!("https://m.example/c.webp");
+        assert_eq!(
+            read_icon(Some(&bare)).as_deref(),
+            Some("https://m.example/c.webp")
+        );
+        let script = j!({"type": "Image", "url": "javascript:alert(1)"});
+        assert_eq!(read_icon(Some(&script)), None);
+        assert_eq!(read_icon(None), None);
+    }
+
+    #[test]
+    fn mastodon_update_person_fixture() {
+        let path = format!(
+            "{}/fixtures/fediverse/mastodon-update-person.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        let person: ActorJson = serde_json::from_value(doc["object"].clone()).expect("a Person");
+        assert!(
+            read_icon(person.icon.as_ref()).is_some_and(|u| u.ends_with("fd7f8ae0b3ffedc9.jpeg"))
+        );
+        // Its fields are neither School nor Role.
+        assert_eq!(
+            read_profile_fields(person.attachment.as_ref()),
+            [None, None, None]
+        );
+    }
+}

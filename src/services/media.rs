@@ -869,8 +869,92 @@ pub async fn attachment_views(state: &AppState, p: &post::Model) -> Result<Vec<V
         .collect())
 }
 
+/// One attachment of a remote post, as Cairn keeps it: plain text, http(s) URLs only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteAttachment {
+    /// `image`, `document` or `link`.
+    pub kind: &'static str,
+    pub url: String,
+    pub media_type: String,
+    /// Alt text of an image, or the name of a document or link.
+    pub name: Option<String>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+}
+
+/// Reads one entry of a remote `attachment`: a `Link` (`href`), or a `Document`, `Image`,
+/// `Video` or `Audio` (`url`, perhaps a `Link` or an array). Anything else, or anything whose
+/// URL is not http(s), is skipped.
+pub fn read_remote(a: &Value) -> Option<RemoteAttachment> {
+    let kind = crate::federation::json::kind(a)?;
+    let name = a
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|n| {
+            sanitize::plain(n)
+                .trim()
+                .chars()
+                .take(MAX_ALT_CHARS)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty());
+    if kind == "Link" {
+        let url = first_url(a.get("href"))?;
+        return Some(RemoteAttachment {
+            kind: LINK,
+            url: url.to_string(),
+            media_type: "text/html".into(),
+            name,
+            width: None,
+            height: None,
+        });
+    }
+    if !matches!(kind, "Document" | "Image" | "Video" | "Audio") {
+        return None;
+    }
+    let url = first_url(a.get("url"))?;
+    let media_type = a
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| is_media_type(t))
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let is_image = kind == "Image" || media_type.starts_with("image/");
+    let dimension = |field: &str| {
+        a.get(field)
+            .and_then(Value::as_i64)
+            .and_then(|v| i32::try_from(v).ok())
+            .filter(|v| *v > 0)
+    };
+    Some(RemoteAttachment {
+        kind: if is_image {
+            media::IMAGE
+        } else {
+            media::DOCUMENT
+        },
+        url: url.to_string(),
+        media_type,
+        name,
+        width: dimension("width"),
+        height: dimension("height"),
+    })
+}
+
+/// `type/subtype`, of the characters RFC 6838 allows.
+fn is_media_type(t: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 100
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    t.split_once('/')
+        .is_some_and(|(top, sub)| ok(top) && ok(sub))
+}
+
 /// A remote post's attachments, replacing what was stored for it before. URLs are kept, never
-/// fetched.
+/// fetched. Returns the category they give the post.
 pub async fn store_remote_attachments<C: ConnectionTrait>(
     conn: &C,
     p: &post::Model,
@@ -880,77 +964,35 @@ pub async fn store_remote_attachments<C: ConnectionTrait>(
         .filter(media::Column::PostId.eq(p.id))
         .exec(conn)
         .await?;
-    let mut files = false;
-    let mut links = false;
-    let mut position = 0;
-    for a in attachments.iter().take(MAX_ATTACHMENTS * 2) {
-        let kind = crate::federation::json::kind(a).unwrap_or_default();
-        let name = a
-            .get("name")
-            .and_then(Value::as_str)
-            .map(|n| {
-                sanitize::plain(n)
-                    .trim()
-                    .chars()
-                    .take(MAX_ALT_CHARS)
-                    .collect::<String>()
-            })
-            .filter(|n| !n.is_empty());
-        if kind == "Link" {
-            let Some(url) = a.get("href").and_then(Value::as_str).and_then(http_url) else {
-                continue;
-            };
-            insert_link(conn, p, position, url.to_string(), name).await?;
-            links = true;
-        } else if matches!(kind, "Document" | "Image" | "Video" | "Audio") {
-            let Some(url) = first_url(a.get("url")) else {
-                continue;
-            };
-            let media_type = a
-                .get("mediaType")
-                .and_then(Value::as_str)
-                .map(|t| sanitize::plain(t).chars().take(100).collect::<String>())
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| "application/octet-stream".into());
-            let is_image = kind == "Image" || media_type.starts_with("image/");
-            let dimension = |field: &str| {
-                a.get(field)
-                    .and_then(Value::as_i64)
-                    .and_then(|v| i32::try_from(v).ok())
-            };
-            media::ActiveModel {
-                key: Set(media_store::new_key()),
-                owner_id: Set(p.author_id),
-                post_id: Set(Some(p.id)),
-                position: Set(position),
-                kind: Set(if is_image {
-                    media::IMAGE
-                } else {
-                    media::DOCUMENT
-                }
-                .into()),
-                media_type: Set(media_type),
-                byte_size: Set(0),
-                storage_key: Set(None),
-                remote_url: Set(Some(url.to_string())),
-                alt_text: Set(name),
-                width: Set(dimension("width")),
-                height: Set(dimension("height")),
-                original_name: Set(None),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            }
-            .insert(conn)
-            .await?;
-            files = true;
-        } else {
-            continue;
+    let read: Vec<RemoteAttachment> = attachments
+        .iter()
+        .filter_map(read_remote)
+        .take(MAX_ATTACHMENTS * 2)
+        .collect();
+    for (position, r) in read.iter().enumerate() {
+        media::ActiveModel {
+            key: Set(media_store::new_key()),
+            owner_id: Set(p.author_id),
+            post_id: Set(Some(p.id)),
+            position: Set(position as i32),
+            kind: Set(r.kind.into()),
+            media_type: Set(r.media_type.clone()),
+            byte_size: Set(0),
+            storage_key: Set(None),
+            remote_url: Set(Some(r.url.clone())),
+            alt_text: Set(r.name.clone()),
+            width: Set(r.width),
+            height: Set(r.height),
+            original_name: Set(None),
+            created_at: Set(Utc::now()),
+            ..Default::default()
         }
-        position += 1;
+        .insert(conn)
+        .await?;
     }
-    Ok(if files {
+    Ok(if read.iter().any(|r| r.kind != LINK) {
         Some(post::RESOURCE)
-    } else if links {
+    } else if !read.is_empty() {
         Some(post::LINK)
     } else {
         None
@@ -1053,6 +1095,64 @@ mod tests {
                 .map(|s| s.media_type)
                 .ok(),
             Some("text/csv")
+        );
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/fixtures/fediverse/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn remote_attachments_from_mastodon_and_lemmy() {
+        let note = fixture("mastodon-note-image-attachment-to-lemmy-group.json");
+        let read: Vec<_> = crate::federation::json::items(note.get("attachment"))
+            .into_iter()
+            .filter_map(read_remote)
+            .collect();
+        assert!(!read.is_empty(), "{note}");
+        assert_eq!(read[0].kind, media::IMAGE);
+        assert_eq!(read[0].media_type, "image/jpeg");
+        assert!(read[0].url.starts_with("https://"), "{:?}", read[0]);
+
+        let page = fixture("lemmy-page-link-attachment.json");
+        let page = page.get("object").cloned().unwrap_or(page);
+        let links: Vec<_> = crate::federation::json::items(page.get("attachment"))
+            .into_iter()
+            .filter_map(read_remote)
+            .collect();
+        assert_eq!(links.len(), 1, "{page}");
+        assert_eq!(links[0].kind, LINK);
+    }
+
+    #[test]
+    fn remote_attachments_are_made_safe() {
+        let r = read_remote(&json!({
+            "type": "Document",
+            "mediaType": "image/png\"><script>",
+            "url": [{"type": "Link", "href": "javascript:alert(1)"}, {"type": "Link", "href": "https://x.example/a.png"}],
+            "name": "<b>A chart</b><script>alert(1)</script>",
+            "width": -5,
+        }))
+        .expect("read");
+        assert_eq!(r.url, "https://x.example/a.png");
+        assert_eq!(r.media_type, "application/octet-stream");
+        assert_eq!(r.kind, media::DOCUMENT);
+        assert_eq!(r.name.as_deref(), Some("A chart"));
+        assert_eq!(r.width, None);
+        assert_eq!(
+            read_remote(&json!({"type": "Link", "href": "data:text/html,hi"})),
+            None
+        );
+        assert_eq!(
+            read_remote(&json!({"type": "PropertyValue", "name": "x", "value": "y"})),
+            None
+        );
+        assert_eq!(
+            read_remote(&json!({"type": "Image", "url": "https://x.example/p.jpg", "mediaType": "IMAGE/JPEG"}))
+                .map(|r| (r.kind, r.media_type)),
+            Some((media::IMAGE, "image/jpeg".to_owned()))
         );
     }
 
