@@ -170,6 +170,39 @@ async fn a_profile_is_edited_shown_and_federated_as_person_fields() {
     let reply = a.get("/api/v1/members/alice", None).await;
     assert_eq!(reply.json["email"], Value::Null);
 
+    // Clearing the address clears the opt-in with it.
+    let reply = a
+        .patch(
+            "/api/v1/me",
+            Some(&alice),
+            &json!({"email": "", "show_email": true}),
+        )
+        .await;
+    reply.client_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "show an address being cleared",
+    );
+    a.patch("/api/v1/me", Some(&alice), &json!({"show_email": true}))
+        .await
+        .expect(StatusCode::OK, "opt in again");
+    let reply = a
+        .patch("/api/v1/me", Some(&alice), &json!({"email": ""}))
+        .await;
+    reply.expect(StatusCode::OK, "clear the address");
+    assert_eq!(reply.json["show_email"], false);
+    a.patch(
+        "/api/v1/me",
+        Some(&alice),
+        &json!({"email": "alice@riverside.example"}),
+    )
+    .await
+    .expect(StatusCode::OK, "the address back");
+    assert_eq!(
+        a.get("/api/v1/members/alice", None).await.json["email"],
+        Value::Null,
+        "a new address is not shown on an old opt-in"
+    );
+
     // PATCH /api/v1/members/NAME is the same for oneself.
     let reply = a
         .patch(

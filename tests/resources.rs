@@ -248,6 +248,48 @@ async fn accepted_kinds_are_recognised_by_content() {
     assert_eq!(reply.json["warnings"], json!([]));
 }
 
+/// A photo's EXIF (camera, time, often the GPS position of a classroom) is not shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_metadata_is_stripped() {
+    let a = start("exif").await;
+    a.community("hwb", None).await;
+    let alice = a.member("alice", "Alice").await;
+    let plain = jpeg(32, 24);
+    // An APP1 Exif segment straight after the start-of-image marker.
+    let payload = b"Exif\0\0MM\0*GPS 56.1165N 3.9369W";
+    let mut with_exif = plain[..2].to_vec();
+    with_exif.extend_from_slice(&[0xFF, 0xE1]);
+    with_exif.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    with_exif.extend_from_slice(payload);
+    with_exif.extend_from_slice(&plain[2..]);
+    let v = uploaded(&a, &alice, "?alt=Display%20wall", "image/jpeg", with_exif).await;
+    a.create_post(
+        &alice,
+        json!({"content": "Our wall #hwb", "attachments": [id(&v)]}),
+    )
+    .await;
+    let bytes = a
+        .http
+        .get(format!(
+            "{}{}",
+            a.base,
+            local_path(&a, v["url"].as_str().expect("url"))
+        ))
+        .send()
+        .await
+        .expect("the image")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert!(!bytes.windows(4).any(|w| w == b"Exif"), "EXIF was served");
+    assert!(
+        !bytes.windows(3).any(|w| w == b"GPS"),
+        "the position was served"
+    );
+    let img = image::load_from_memory(&bytes).expect("still an image");
+    assert_eq!((img.width(), img.height()), (32, 24));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_uploads_say_why_and_store_nothing() {
     let a = start("upload-refused").await;
