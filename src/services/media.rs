@@ -428,7 +428,7 @@ pub fn plausible_key(key: &str) -> bool {
         && key.len() <= 64
         && key
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'z').contains(&b) || b == b'.' || b == b'-')
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'.' || b == b'-')
 }
 
 pub fn media_url(state: &AppState, m: &media::Model) -> String {
