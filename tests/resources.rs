@@ -248,6 +248,49 @@ async fn accepted_kinds_are_recognised_by_content() {
     assert_eq!(reply.json["warnings"], json!([]));
 }
 
+/// The API's 1 MiB limit on JSON bodies is not the limit on files: `media.max_upload_bytes` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_larger_than_the_json_limit_are_accepted_up_to_the_configured_size() {
+    let dir = std::env::temp_dir().join(format!("cairn-media-{}", uuid::Uuid::new_v4().simple()));
+    let dir = dir.display().to_string();
+    let a = Instance::start_with("upload-large", move |c| {
+        c.media.dir = dir.clone();
+        c.media.max_upload_bytes = 3 * ONE_MIB;
+    })
+    .await;
+    let alice = a.member("alice", "Alice").await;
+    let text: Vec<u8> = "Week 12: what changed in my questioning.\n"
+        .repeat(2 * ONE_MIB / 40)
+        .into_bytes();
+    assert!(text.len() > ONE_MIB * 3 / 2);
+    let v = uploaded(
+        &a,
+        &alice,
+        "?filename=journal.txt",
+        "text/plain",
+        text.clone(),
+    )
+    .await;
+    assert_eq!(v["size"], text.len());
+    let path = local_path(&a, v["url"].as_str().expect("url")).to_owned();
+    let reply = a.get(&path, Some(&alice)).await;
+    reply.expect(StatusCode::OK, "the large file back");
+    assert_eq!(reply.text.as_bytes(), &text[..]);
+    let mut too_big = text.clone();
+    too_big.resize(3 * ONE_MIB + 1, b'.');
+    let reply = a
+        .try_send_oversized(
+            Method::POST,
+            "/api/v1/media",
+            Some(&alice),
+            &[("content-type", "text/plain")],
+            too_big,
+        )
+        .await
+        .expect("an answer");
+    reply.client_error(StatusCode::PAYLOAD_TOO_LARGE, "over the configured size");
+}
+
 /// A photo's EXIF (camera, time, often the GPS position of a classroom) is not shared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_metadata_is_stripped() {

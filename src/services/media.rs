@@ -236,6 +236,16 @@ pub fn check_type(bytes: &[u8], declared: Option<&str>) -> Result<Sniffed> {
     )))
 }
 
+/// Decoding, resizing and encoding take long enough to stall the other requests on a runtime
+/// thread; they run on the blocking pool.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(format!("image task: {e}")))?
+}
+
 fn image_format(media_type: &str) -> Option<ImageFormat> {
     match media_type {
         "image/png" => Some(ImageFormat::Png),
@@ -353,17 +363,23 @@ pub async fn upload(state: &AppState, owner: &actor::Model, up: Upload) -> Resul
     let alt = clean_alt(up.alt.as_deref())?;
     let filename = clean_filename(up.filename.as_deref());
     let sniffed = check_type(&up.bytes, up.declared_type.as_deref())?;
-    let mut bytes = up.bytes;
-    let (mut width, mut height) = (None, None);
-    if sniffed.kind == media::IMAGE {
-        let img = decode_image(&bytes, sniffed.media_type)?;
-        let (w, h) = img.dimensions();
-        width = i32::try_from(w).ok();
-        height = i32::try_from(h).ok();
-        if carries_metadata(&bytes, sniffed.media_type) {
-            bytes = encode(&img, sniffed.media_type)?;
-        }
-    }
+    let (bytes, width, height) = if sniffed.kind == media::IMAGE {
+        let media_type = sniffed.media_type;
+        let bytes = up.bytes;
+        off_the_runtime(move || {
+            let img = decode_image(&bytes, media_type)?;
+            let (w, h) = img.dimensions();
+            let bytes = if carries_metadata(&bytes, media_type) {
+                encode(&img, media_type)?
+            } else {
+                bytes
+            };
+            Ok((bytes, i32::try_from(w).ok(), i32::try_from(h).ok()))
+        })
+        .await?
+    } else {
+        (up.bytes, None, None)
+    };
     let size = bytes.len();
     let storage_key = state.media.put(bytes).await?;
     let saved = media::ActiveModel {
@@ -554,13 +570,23 @@ pub async fn store_avatar(
             sniffed.media_type
         )));
     }
-    let img = decode_image(&bytes, sniffed.media_type)?;
+    let source_type = sniffed.media_type;
     // Photos become JPEG; anything with transparency stays PNG.
-    let (media_type, ext) = if img.color().has_alpha() {
-        ("image/png", "png")
-    } else {
-        ("image/jpeg", "jpg")
-    };
+    let (media_type, ext, sizes) = off_the_runtime(move || {
+        let img = decode_image(&bytes, source_type)?;
+        let (media_type, ext) = if img.color().has_alpha() {
+            ("image/png", "png")
+        } else {
+            ("image/jpeg", "jpg")
+        };
+        let mut sizes = Vec::new();
+        for size in [AVATAR_SIZE, AVATAR_SMALL_SIZE] {
+            let resized = img.resize_to_fill(size, size, image::imageops::FilterType::Triangle);
+            sizes.push((size, encode(&resized, media_type)?));
+        }
+        Ok((media_type, ext, sizes))
+    })
+    .await?;
     let base = media_store::new_key();
     let old = media::Entity::find()
         .filter(media::Column::OwnerId.eq(member.id))
@@ -568,12 +594,12 @@ pub async fn store_avatar(
         .all(&state.db)
         .await?;
     let mut large_url = String::new();
-    for (size, key) in [
-        (AVATAR_SIZE, format!("{base}.{ext}")),
-        (AVATAR_SMALL_SIZE, format!("{base}-96.{ext}")),
-    ] {
-        let resized = img.resize_to_fill(size, size, image::imageops::FilterType::Triangle);
-        let encoded = encode(&resized, media_type)?;
+    for (size, encoded) in sizes {
+        let key = if size == AVATAR_SIZE {
+            format!("{base}.{ext}")
+        } else {
+            format!("{base}-{size}.{ext}")
+        };
         let byte_size = i64::try_from(encoded.len()).unwrap_or(i64::MAX);
         let storage_key = state.media.put(encoded).await?;
         media::ActiveModel {
