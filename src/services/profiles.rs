@@ -209,6 +209,9 @@ async fn queue_person_update<C: ConnectionTrait>(
                 .map(|a| a.shared_inbox.unwrap_or(a.inbox)),
         );
     }
+    // Communities of one remote instance share its inbox: one delivery each.
+    inboxes.sort();
+    inboxes.dedup();
     if inboxes.is_empty() {
         return Ok(0);
     }
