@@ -207,10 +207,25 @@ fn declared_type(declared: Option<&str>) -> Option<String> {
         .trim()
         .to_ascii_lowercase();
     match t.as_str() {
-        "" | "application/octet-stream" => None,
+        // What clients send when they do not know, and curl's default for --data-binary.
+        "" | "application/octet-stream" | "application/x-www-form-urlencoded" => None,
         "image/jpg" => Some("image/jpeg".into()),
         _ => Some(t),
     }
+}
+
+/// Whether a declared type is a fair name for what the content is, though not its exact
+/// type: Office and OpenDocument files are ZIPs; text may be called Markdown.
+fn declared_loosely(declared: &str, sniffed: &Sniffed) -> bool {
+    let zip_family = sniffed
+        .media_type
+        .starts_with("application/vnd.openxmlformats")
+        || sniffed
+            .media_type
+            .starts_with("application/vnd.oasis.opendocument");
+    (zip_family && matches!(declared, "application/zip" | "application/x-zip-compressed"))
+        || (sniffed.media_type == "text/plain"
+            && matches!(declared, "text/markdown" | "text/x-markdown"))
 }
 
 /// Checks the declared type against the content; returns the type to store.
@@ -226,8 +241,14 @@ pub fn check_type(bytes: &[u8], declared: Option<&str>) -> Result<Sniffed> {
     if declared == sniffed.media_type {
         return Ok(sniffed);
     }
-    if sniffed.media_type == "text/plain" && declared == "text/csv" {
+    // Windows names CSV files after Excel.
+    if sniffed.media_type == "text/plain"
+        && matches!(declared.as_str(), "text/csv" | "application/vnd.ms-excel")
+    {
         return document("text/csv").ok_or_else(|| Error::Internal("csv".into()));
+    }
+    if declared_loosely(&declared, &sniffed) {
+        return Ok(sniffed);
     }
     Err(Error::UnsupportedMediaType(format!(
         "the file was sent as {declared} but its content is {}; send it with \
@@ -1116,6 +1137,33 @@ mod tests {
             check_type(b"\x89PNG\r\n\x1a\n", Some("application/pdf")),
             Err(Error::UnsupportedMediaType(_))
         ));
+        assert!(check_type(b"%PDF-1.4", Some("application/x-www-form-urlencoded")).is_ok());
+        let docx = zip(&[
+            ("[Content_Types].xml", b"<Types/>"),
+            ("word/document.xml", b"<w/>"),
+        ]);
+        assert_eq!(
+            check_type(&docx, Some("application/zip"))
+                .map(|s| s.media_type)
+                .ok(),
+            Some(DOCX)
+        );
+        assert_eq!(
+            check_type(b"# Notes\n", Some("text/markdown"))
+                .map(|s| s.media_type)
+                .ok(),
+            Some("text/plain")
+        );
+        assert!(matches!(
+            check_type(b"# Notes\n", Some("application/zip")),
+            Err(Error::UnsupportedMediaType(_))
+        ));
+        assert_eq!(
+            check_type(b"a,b\n", Some("application/vnd.ms-excel"))
+                .map(|s| s.media_type)
+                .ok(),
+            Some("text/csv")
+        );
         assert_eq!(
             check_type(b"a,b\n1,2\n", Some("text/csv; charset=utf-8"))
                 .map(|s| s.media_type)
