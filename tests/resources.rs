@@ -411,6 +411,15 @@ async fn refused_uploads_say_why_and_store_nothing() {
             StatusCode::BAD_REQUEST,
             "empty",
         ),
+        // A form upload (curl -F) is answered with how to send the file.
+        (
+            b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n%PDF-1.4\r\n--x--\r\n"
+                .to_vec(),
+            "multipart/form-data; boundary=x",
+            "",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "--data-binary",
+        ),
         (
             png(4, 4),
             "image/png",

@@ -32,6 +32,14 @@ pub fn router() -> Router {
 /// JSON bodies, not to this).
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Error> {
     let max = state.config.media.max_upload_bytes;
+    if content_type(headers).is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/")) {
+        return Err(Error::UnsupportedMediaType(
+            "send the file itself as the body, not a form: curl --data-binary @FILE \
+             -H 'Content-Type: application/pdf' (alt text and file name go in the query: \
+             ?alt=…&filename=…)"
+                .into(),
+        ));
+    }
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
