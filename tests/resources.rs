@@ -936,6 +936,30 @@ async fn remote_attachments_are_kept_as_links_to_their_origin_with_sanitised_alt
         1,
         "{content}"
     );
+    // Better alt text later reaches B too (the post is updated).
+    let path_alt = format!("/api/v1/media/{}", id(&image));
+    a.patch(&path_alt, Some(&alice), &json!({"alt": ""}))
+        .await
+        .client_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "clearing a shared image's alt",
+        );
+    a.patch(
+        &path_alt,
+        Some(&alice),
+        &json!({"alt": "Bar chart of attendance by term"}),
+    )
+    .await
+    .expect(StatusCode::OK, "a better description");
+    let key_on_b = arrived["key"].as_str().expect("key").to_owned();
+    poll("the new alt text on B", DELIVERY_TIMEOUT, || async {
+        let reply = b
+            .get(&format!("/api/v1/posts/{key_on_b}"), Some(&bob))
+            .await;
+        (reply.json["attachments"][0]["alt"] == "Bar chart of attendance by term").then_some(())
+    })
+    .await;
+
     // B stored no bytes: its rows point at A.
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let rows = cairn::store::media::Entity::find()

@@ -511,9 +511,24 @@ pub async fn set_alt(
         ));
     }
     let alt = clean_alt(alt)?;
+    if alt.is_none() && m.kind == media::IMAGE && m.post_id.is_some() {
+        return Err(Error::Unprocessable(
+            "this image is shared in a post and keeps its alt text; send a better description \
+             instead of an empty one"
+                .into(),
+        ));
+    }
+    let post_id = m.post_id;
     let mut active: media::ActiveModel = m.into();
     active.alt_text = Set(alt);
     let saved = active.update(&state.db).await?;
+    // A shared file's description changes where the post went too: the post is updated.
+    if let Some(p) = post_id {
+        let p = post::Entity::find_by_id(p).one(&state.db).await?;
+        if let Some(p) = p.filter(|p| p.deleted_at.is_none()) {
+            super::posts::update(state, owner, &p.key, super::posts::PostEdit::default()).await?;
+        }
+    }
     Ok(upload_view(state, &saved))
 }
 

@@ -53,7 +53,7 @@ pub struct NewPost {
     pub is_introduction: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostEdit {
     #[serde(default)]
