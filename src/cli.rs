@@ -46,6 +46,10 @@ pub enum Admin {
         /// Where reminder emails go (shown to others only if the member opts in).
         #[arg(long)]
         email: Option<String>,
+        /// Communities to join at sign-up, comma-separated hashtags (`hwb,cpdlead`, or
+        /// `hwb@national.example` for one elsewhere).
+        #[arg(long, value_delimiter = ',')]
+        join: Vec<String>,
     },
     /// Issue another API token for an existing member; prints it.
     IssueToken { name: String },
@@ -108,10 +112,22 @@ async fn admin(action: Admin) -> anyhow::Result<()> {
             name,
             display_name,
             email,
+            join,
         } => {
+            let join: Vec<String> = join.into_iter().filter(|t| !t.trim().is_empty()).collect();
+            // Checked before the member exists, so a mistyped hashtag creates nobody.
+            let communities = if join.is_empty() {
+                Vec::new()
+            } else {
+                crate::services::directory::resolve_all(&ctx, &join).await?
+            };
             let (member, token) = members::create(state, &name, display_name.as_deref()).await?;
             if let Some(email) = email {
                 members::set_email(state, &member, &email).await?;
+            }
+            for c in &communities {
+                let joined = crate::services::directory::join(&ctx, &member, c).await?;
+                eprintln!("joined {} ({joined})", c.ap_id);
             }
             eprintln!("created member {} — API token:", member.ap_id);
             println!("{token}");

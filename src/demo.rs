@@ -54,6 +54,14 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             bind: SocketAddr::from(([127, 0, 0, 1], inst.port)),
             database_url: format!("sqlite://{}?mode=rwc", db_path.display()),
             name: Some(inst.name.into()),
+            // Each instance keeps its uploads beside its database.
+            media: crate::config::MediaConfig {
+                dir: dir
+                    .join(format!("{}-media", inst.key))
+                    .display()
+                    .to_string(),
+                ..Default::default()
+            },
             ..Config::default()
         };
         config.validate()?;

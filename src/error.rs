@@ -30,6 +30,12 @@ pub enum Error {
     Database(#[from] DbErr),
     #[error("{0}")]
     Internal(String),
+    /// An upload over the configured size.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// An upload of a kind of file that is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,6 +53,8 @@ impl Error {
             Error::Remote(_) => StatusCode::BAD_GATEWAY,
             Error::Federation(e) => federation_status(e),
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod federation;
 pub mod hashtag;
 pub mod http;
+pub mod media_store;
 pub mod server;
 pub mod services;
 pub mod state;

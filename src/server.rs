@@ -24,6 +24,7 @@ pub async fn build(config: Config) -> Result<FederationConfig<AppState>> {
     let db = store::connect(&config.database_url).await?;
     let instance_actor = ensure_instance_actor(&db, &config).await?;
     let http = delivery_client(config.dev_mode())?;
+    let media = crate::media_store::from_config(&config)?;
     let state = AppState(Arc::new(Inner {
         config,
         db,
@@ -31,6 +32,7 @@ pub async fn build(config: Config) -> Result<FederationConfig<AppState>> {
         instance_actor,
         http,
         signing_keys: Default::default(),
+        media,
     }));
     federation::federation_config(state).await
 }

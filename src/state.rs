@@ -20,6 +20,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Parsed signing keys of local actors.
     pub signing_keys: crate::federation::signing::KeyCache,
+    /// Where uploaded files are kept (`media_store`).
+    pub media: Arc<dyn crate::media_store::MediaStore>,
 }
 
 impl std::ops::Deref for AppState {

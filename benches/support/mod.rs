@@ -137,5 +137,6 @@ pub fn new_post(content: &str) -> cairn::services::posts::NewPost {
         communities: vec![],
         in_reply_to: None,
         summary: None,
+        ..Default::default()
     }
 }

@@ -64,6 +64,12 @@ pub struct ActorJson {
     pub posting_restricted_to_mods: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<DateTime<Utc>>,
+    /// Profile photo: an `Image` (or, from some servers, an array of them or a bare URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Value>,
+    /// Profile fields (`PropertyValue`s: School, Role, Email).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Value>,
 }
 
 impl ActorJson {
@@ -120,7 +126,7 @@ impl DbActor {
         format!("{name}@{host}")
     }
 
-    fn local_json(&self) -> Result<ActorJson, Error> {
+    pub fn local_json(&self) -> Result<ActorJson, Error> {
         let id = self.ap_id();
         let m = &self.0;
         let base = m.ap_id.trim_end_matches('/');
@@ -150,6 +156,8 @@ impl DbActor {
             discoverable: Some(m.kind != APPLICATION),
             posting_restricted_to_mods: is_group.then_some(false),
             published: Some(m.created_at),
+            icon: m.icon_url.as_deref().map(icon_json),
+            attachment: profile_fields(m),
         })
     }
 }
@@ -165,6 +173,77 @@ pub async fn group_json<C: sea_orm::ConnectionTrait>(
         json.attributed_to = Some(Value::Array(ids.into_iter().map(Value::String).collect()));
     }
     Ok(json)
+}
+
+fn icon_json(url: &str) -> Value {
+    let media_type = if url.ends_with(".png") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    j!({"type": "Image", "mediaType": media_type, "url": url})
+}
+
+/// School, role and (when the member opted in) email, as Mastodon shows profile fields.
+fn profile_fields(m: &actor::Model) -> Option<Value> {
+    let email = m.email.as_ref().filter(|_| m.show_email);
+    let fields: Vec<Value> = [
+        ("School", m.school.as_ref()),
+        ("Role", m.role.as_ref()),
+        ("Email", email),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        value.map(|v| j!({"type": "PropertyValue", "name": name, "value": sanitize::escape(v)}))
+    })
+    .collect();
+    (!fields.is_empty()).then_some(Value::Array(fields))
+}
+
+/// What a remote profile says in its fields: (school, role, email), as plain text.
+fn read_profile_fields(attachment: Option<&Value>) -> [Option<String>; 3] {
+    let mut out: [Option<String>; 3] = Default::default();
+    for f in json::items(attachment) {
+        if json::kind(f) != Some("PropertyValue") {
+            continue;
+        }
+        let Some(name) = json::str_field(f, "name") else {
+            continue;
+        };
+        let slot = match sanitize::plain(name).trim().to_lowercase().as_str() {
+            "school" => 0,
+            "role" => 1,
+            "email" | "e-mail" | "contact email" => 2,
+            _ => continue,
+        };
+        let value = json::str_field(f, "value")
+            .map(|v| {
+                sanitize::plain(v)
+                    .trim()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|v| !v.is_empty());
+        if out[slot].is_none() {
+            out[slot] = value;
+        }
+    }
+    out
+}
+
+/// The URL of a remote actor's photo: the first `Image`'s `url` (itself perhaps a `Link` or an
+/// array), http(s) only.
+fn read_icon(icon: Option<&Value>) -> Option<String> {
+    let first = match icon? {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    let url = match first {
+        Value::String(_) => Some(first),
+        other => other.get("url").or_else(|| other.get("href")),
+    };
+    crate::services::media::first_url(url).map(|u| u.to_string())
 }
 
 fn parse(s: &str) -> Result<Url, Error> {
@@ -258,6 +337,7 @@ impl Object for DbActor {
             .map(|u| u.to_string());
         let now = Utc::now();
         let kind = json.kind_str().to_owned();
+        let [school, role, email] = read_profile_fields(json.attachment.as_ref());
         let existing = actor::Entity::find()
             .filter(actor::Column::ApId.eq(json.id.as_str()))
             .one(&data.db)
@@ -287,6 +367,11 @@ impl Object for DbActor {
             origin: Set(origin_of(&json.id)),
             last_refreshed_at: Set(now),
             created_at: Set(now),
+            icon_url: Set(read_icon(json.icon.as_ref())),
+            school: Set(school),
+            role: Set(role),
+            show_email: Set(email.is_some()),
+            email: Set(email),
             ..Default::default()
         };
         let saved = match existing {
@@ -330,5 +415,71 @@ impl Actor for DbActor {
 
     fn shared_inbox(&self) -> Option<Url> {
         self.0.shared_inbox.as_ref().and_then(|s| s.parse().ok())
+    }
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::*;
+
+    #[test]
+    fn remote_profile_fields_are_read_as_plain_text() {
+        let fields = j!([
+            {"type": "PropertyValue", "name": "School", "value": "<a href=\"https://riverside.example\" rel=\"me\"><span>Riverside</span> Primary</a>"},
+            {"type": "PropertyValue", "name": " role ", "value": "Depute <script>alert(1)</script>Head"},
+            {"type": "PropertyValue", "name": "Website", "value": "https://example.org"},
+            {"type": "PropertyValue", "name": "E-mail", "value": "alice@riverside.example"},
+            {"type": "PropertyValue", "name": "School", "value": "a second one is ignored"},
+            {"type": "Note", "name": "Role", "value": "not a field"},
+        ]);
+        let [school, role, email] = read_profile_fields(Some(&fields));
+        assert_eq!(school.as_deref(), Some("Riverside Primary"));
+        assert_eq!(role.as_deref(), Some("Depute Head"));
+        assert_eq!(email.as_deref(), Some("alice@riverside.example"));
+        assert_eq!(read_profile_fields(None), [None, None, None]);
+        assert_eq!(read_profile_fields(Some(&j!("junk"))), [None, None, None]);
+    }
+
+    #[test]
+    fn remote_icons_in_their_shapes() {
+        let mastodon =
+            j!({"type": "Image", "mediaType": "image/jpeg", "url": "https://m.example/a.jpeg"});
+        assert_eq!(
+            read_icon(Some(&mastodon)).as_deref(),
+            Some("https://m.example/a.jpeg")
+        );
+        let array =
+            j!([{"type": "Image", "url": {"type": "Link", "href": "https://m.example/b.png"}}]);
+        assert_eq!(
+            read_icon(Some(&array)).as_deref(),
+            Some("https://m.example/b.png")
+        );
+        let bare = j!("https://m.example/c.webp");
+        assert_eq!(
+            read_icon(Some(&bare)).as_deref(),
+            Some("https://m.example/c.webp")
+        );
+        let script = j!({"type": "Image", "url": "javascript:alert(1)"});
+        assert_eq!(read_icon(Some(&script)), None);
+        assert_eq!(read_icon(None), None);
+    }
+
+    #[test]
+    fn mastodon_update_person_fixture() {
+        let path = format!(
+            "{}/fixtures/fediverse/mastodon-update-person.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        let person: ActorJson = serde_json::from_value(doc["object"].clone()).expect("a Person");
+        assert!(
+            read_icon(person.icon.as_ref()).is_some_and(|u| u.ends_with("fd7f8ae0b3ffedc9.jpeg"))
+        );
+        // Its fields are neither School nor Role.
+        assert_eq!(
+            read_profile_fields(person.attachment.as_ref()),
+            [None, None, None]
+        );
     }
 }

@@ -77,8 +77,8 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
-async fn me(Member(m): Member) -> Json<views::ActorView> {
-    Json(views::actor_view(&m))
+async fn me(Member(m): Member) -> Json<serde_json::Value> {
+    Json(crate::services::profiles::me_view(&m))
 }
 
 async fn create_post(

@@ -392,13 +392,21 @@ pub async fn store_category<C: ConnectionTrait>(conn: &C, p: post::Model) -> Res
         .one(conn)
         .await?
         .is_some();
-    let has_files = media::Entity::find()
+    let attached: Vec<String> = media::Entity::find()
         .filter(media::Column::PostId.eq(p.id))
         .filter(media::Column::Kind.ne(media::AVATAR))
-        .one(conn)
+        .all(conn)
         .await?
-        .is_some();
-    let category = classify(&p.category, is_event, is_intention, has_files, &p.content);
+        .into_iter()
+        .map(|m| m.kind)
+        .collect();
+    // Links shared through `links` are media rows too; only files make a resource.
+    let has_files = attached.iter().any(|k| k != crate::services::media::LINK);
+    let has_links = attached.iter().any(|k| k == crate::services::media::LINK);
+    let mut category = classify(&p.category, is_event, is_intention, has_files, &p.content);
+    if category == post::DISCUSSION && has_links {
+        category = post::LINK;
+    }
     if category == p.category {
         return Ok(p);
     }

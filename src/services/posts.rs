@@ -41,9 +41,19 @@ pub struct NewPost {
     pub in_reply_to: Option<String>,
     #[serde(default)]
     pub summary: Option<String>,
+    /// Files shared with the post: ids of the author's uploads (`POST /api/v1/media`).
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    /// Links shared with the post.
+    #[serde(default)]
+    pub links: Vec<super::media::LinkInput>,
+    /// The author introduces themselves to the post's communities (only as their first post
+    /// there).
+    #[serde(default)]
+    pub is_introduction: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostEdit {
     #[serde(default)]
@@ -140,8 +150,14 @@ pub async fn create_with(
                 .to_string(),
         ),
     };
+    // Checked before `for_tags`, which may create communities: a refused post creates none.
+    let attachments =
+        super::media::prepare(state, author, &input.attachments, &input.links).await?;
     let existed = super::moderators::existing_communities(state, &written).await?;
     let groups = communities::for_tags(state, &written).await?;
+    if input.is_introduction {
+        super::profiles::check_introduction(state, author, &groups, in_reply_to.as_deref()).await?;
+    }
     let title = input
         .title
         .map(|t| t.trim().to_owned())
@@ -158,8 +174,12 @@ pub async fn create_with(
             .kind
             .unwrap_or(if title.is_some() { "Article" } else { "Note" })
             .into()),
-        category: Set(extras.category.unwrap_or(post::DISCUSSION).into()),
-        is_introduction: Set(false),
+        category: Set(extras
+            .category
+            .or_else(|| super::media::category_for(&attachments))
+            .unwrap_or(post::DISCUSSION)
+            .into()),
+        is_introduction: Set(input.is_introduction),
         title: Set(title),
         content: Set(render(state, &input.content)),
         source: Set(Some(input.content)),
@@ -185,6 +205,7 @@ pub async fn create_with(
     if let Some(after_insert) = extras.after_insert {
         after_insert(&txn, &saved).await?;
     }
+    super::media::attach(&txn, &saved, attachments).await?;
     let saved = super::feed::store_category(&txn, saved).await?;
     for g in &groups {
         post_community::ActiveModel {
@@ -307,6 +328,7 @@ pub async fn delete(state: &AppState, author: &actor::Model, key: &str) -> Resul
     tombstone_post(&txn, &existing).await?;
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
+    super::media::delete_post_files(state, existing.id).await?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct ActorView {
     pub id: String,
     pub handle: String,
@@ -18,6 +18,16 @@ pub struct ActorView {
     pub display_name: Option<String>,
     pub kind: String,
     pub local: bool,
+    /// The 400 px profile photo (or a remote actor's icon).
+    pub avatar: Option<String>,
+    /// The 96 px one.
+    pub avatar_small: Option<String>,
+    /// A few words about themselves (sanitised HTML).
+    pub summary: Option<String>,
+    pub school: Option<String>,
+    pub role: Option<String>,
+    /// Only when the member chose to show it.
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,6 +84,15 @@ pub fn actor_view(a: &actor::Model) -> ActorView {
         display_name: a.display_name.clone(),
         kind: a.kind.clone(),
         local: a.local,
+        avatar: a.icon_url.clone(),
+        avatar_small: a
+            .icon_url
+            .as_deref()
+            .map(|u| super::media::small_avatar_url(u, a.local)),
+        summary: a.summary.as_deref().map(crate::federation::sanitize::html),
+        school: a.school.clone(),
+        role: a.role.clone(),
+        email: a.email.clone().filter(|_| a.show_email),
     }
 }
 
@@ -98,14 +117,7 @@ pub async fn post_view(state: &AppState, p: &post::Model) -> Result<PostView> {
         key: p.key.clone(),
         id: p.ap_id.clone(),
         url: p.url.clone().unwrap_or_else(|| p.ap_id.clone()),
-        author: author.as_ref().map(actor_view).unwrap_or(ActorView {
-            id: String::new(),
-            handle: String::new(),
-            name: String::new(),
-            display_name: None,
-            kind: String::new(),
-            local: false,
-        }),
+        author: author.as_ref().map(actor_view).unwrap_or_default(),
         title: p.title.clone(),
         content: crate::federation::sanitize::html(&p.content),
         summary: p.summary.clone(),
