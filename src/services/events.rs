@@ -56,6 +56,12 @@ pub struct NewEvent {
     pub visibility: Option<String>,
     #[serde(default)]
     pub tasks: Vec<String>,
+    /// Pre-event materials: ids of the author's uploads (`POST /api/v1/media`).
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    /// Pre-event materials shared as links.
+    #[serde(default)]
+    pub links: Vec<crate::services::media::LinkInput>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,8 +323,9 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewEvent) ->
             title: Some(title.clone()),
             visibility,
             communities: communities.clone(),
-            in_reply_to: None,
-            summary: None,
+            attachments: input.attachments,
+            links: input.links,
+            ..Default::default()
         },
         Extras {
             kind: Some("Event"),
@@ -394,8 +401,7 @@ async fn create_poll(
             title: None,
             visibility: Some("public".into()),
             communities: tags,
-            in_reply_to: None,
-            summary: None,
+            ..Default::default()
         },
         Extras {
             kind: Some("Question"),
