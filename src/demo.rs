@@ -8,7 +8,9 @@ use crate::{
     server,
     services::{communities, links, members},
 };
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+mod sample;
 
 struct DemoInstance {
     key: &'static str,
@@ -106,6 +108,15 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             .map_err(|e: Error| anyhow::anyhow!("linking {}: {e}", inst.key))?;
     }
 
+    wait_for_links(&national).await;
+    let sample = sample::ensure(
+        dir,
+        &national,
+        &running[1].1.federation.to_request_data(),
+        &running[2].1.federation.to_request_data(),
+    )
+    .await?;
+
     println!(
         "\nCairn demo is running (Ctrl-C to stop). Data: {}\n",
         dir.display()
@@ -134,7 +145,71 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     println!("  http://localhost:8080/c/hwb     http://localhost:8080/c/cpdlead");
     println!("  curl -s http://localhost:8080/api/v1/communities/hwb/posts\n");
     println!("Fediverse users follow @hwb@localhost:8080 to receive it as a boost from the national group.");
+    print_tries(&sample, &running[1].2, &running[2].2, &running[0].2);
 
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// The sample is shared only once the national communities follow the local ones, so that it
+/// reaches national too; on a first run the follows take a moment to be accepted.
+async fn wait_for_links(national: &crate::state::Ctx) {
+    for _ in 0..50 {
+        match links::list(national.app_data()).await {
+            Ok(views)
+                if views
+                    .iter()
+                    .all(|l| l.follows_pending == 0 && l.follows_accepted > 0) =>
+            {
+                return
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    eprintln!("note: the national follows are still pending; the sample may reach national late");
+}
+
+fn token<'a>(tokens: &'a [(&str, String)], name: &str) -> &'a str {
+    tokens
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t.as_str())
+        .unwrap_or_default()
+}
+
+/// One `curl` per part of a community, against what the sample made.
+fn print_tries(
+    sample: &sample::Sample,
+    stirling: &[(&str, String)],
+    falkirk: &[(&str, String)],
+    national: &[(&str, String)],
+) {
+    let alice = token(stirling, "alice");
+    let bob = token(falkirk, "bob");
+    let nadia = token(national, "nadia");
+    let event_enc = url::form_urlencoded::byte_serialize(sample.event_id.as_bytes()).collect::<String>();
+    let intention_enc =
+        url::form_urlencoded::byte_serialize(sample.intention_id.as_bytes()).collect::<String>();
+    let s = "http://localhost:8081/api/v1";
+    println!(
+        r#"
+Try each part (the README's "Try each part with the demo" says more):
+
+  Who is here       curl -s -H 'Authorization: Bearer {alice}' {s}/communities/hwb/members
+  Discussion        curl -s {s}/posts/{q}/thread
+  Pinned questions  curl -s {s}/communities/hwb/pins
+  Shared practice   curl -s '{s}/communities/hwb/posts?kind=link'
+  Your feed         curl -s -H 'Authorization: Bearer {alice}' {s}/feed
+  The event         curl -s {s}/events/{e}
+  Its calendar      curl -s {s}/events/{e}.ics
+  Nadia joins it    curl -s -X POST -H 'Authorization: Bearer {nadia}' http://localhost:8080/api/v1/events/{event_enc}/join
+  Participants      curl -s {s}/events/{e}/participants
+  Bob's intention   curl -s http://localhost:8082/api/v1/intentions/{i}
+  Alice joins it    curl -s -X POST -H 'Authorization: Bearer {alice}' {s}/intentions/{intention_enc}/join
+  Bob achieves it   curl -s -X POST -H 'Authorization: Bearer {bob}' http://localhost:8082/api/v1/intentions/{i}/achieved
+"#,
+        q = sample.question_key,
+        e = sample.event_key,
+        i = sample.intention_key,
+    );
 }

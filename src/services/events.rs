@@ -29,7 +29,7 @@ pub const MAX_TASK_CHARS: usize = 300;
 pub const MAX_PLACE_CHARS: usize = 500;
 pub const MAX_ORGANISERS: usize = 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
     pub title: String,
