@@ -187,7 +187,8 @@ fn print_tries(
     let alice = token(stirling, "alice");
     let bob = token(falkirk, "bob");
     let nadia = token(national, "nadia");
-    let event_enc = url::form_urlencoded::byte_serialize(sample.event_id.as_bytes()).collect::<String>();
+    let event_enc =
+        url::form_urlencoded::byte_serialize(sample.event_id.as_bytes()).collect::<String>();
     let intention_enc =
         url::form_urlencoded::byte_serialize(sample.intention_id.as_bytes()).collect::<String>();
     let s = "http://localhost:8081/api/v1";

@@ -53,8 +53,8 @@ const ACTOR_TYPES: &[&str] = &["Person", "Group", "Service", "Application", "Org
 /// Activity types Cairn handles (mirrors the `match` in `federation::activities::dispatch`);
 /// every other activity is answered 422 "Cairn does not handle X activities".
 const HANDLED_ACTIVITIES: &[&str] = &[
-    "Follow", "Accept", "Reject", "Undo", "Create", "Update", "Delete", "Announce", "Join", "Leave",
-    "Add", "Remove",
+    "Follow", "Accept", "Reject", "Undo", "Create", "Update", "Delete", "Announce", "Join",
+    "Leave", "Add", "Remove",
 ];
 
 /// Activity types of the Activity Vocabulary and the extensions the corpus uses; a document
