@@ -48,8 +48,17 @@ async fn replies_thread_and_pins_travel_between_instances() {
     let group = alice.fetch_activitypub(&stirling.url("/c/hwb")).await.body;
     assert_eq!(
         group["attributedTo"],
-        json!([stirling.url("/u/alice")]),
+        json!(stirling.url("/c/hwb/moderators")),
         "{group}"
+    );
+    let moderators = alice
+        .fetch_activitypub(&stirling.url("/c/hwb/moderators"))
+        .await
+        .body;
+    assert_eq!(
+        moderators["orderedItems"],
+        json!([stirling.url("/u/alice")]),
+        "{moderators}"
     );
 
     // Before anyone on falkirk follows #hwb, alice pins a welcome.

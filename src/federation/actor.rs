@@ -150,7 +150,9 @@ impl DbActor {
                 "publicKeyPem": m.public_key_pem,
             }),
             url: Some(Value::String(m.ap_id.clone())),
-            attributed_to: is_group.then(|| Value::Array(vec![])),
+            // Lemmy reads a Group's moderators from the collection `attributedTo` names (an
+            // array of actors there is skipped as unreadable); older Lemmy used `moderators`.
+            attributed_to: is_group.then(|| Value::String(format!("{base}/moderators"))),
             moderators: is_group.then(|| Value::String(format!("{base}/moderators"))),
             manually_approves_followers: Some(false),
             discoverable: Some(m.kind != APPLICATION),
@@ -160,19 +162,6 @@ impl DbActor {
             attachment: profile_fields(m),
         })
     }
-}
-
-/// A local actor's document; a Group's `attributedTo` lists its moderators (as Lemmy does).
-pub async fn group_json<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    actor: DbActor,
-) -> Result<ActorJson, Error> {
-    let mut json = actor.local_json()?;
-    if actor.is_group() && actor.0.local {
-        let ids = crate::services::moderators::actor_ids(conn, actor.0.id).await?;
-        json.attributed_to = Some(Value::Array(ids.into_iter().map(Value::String).collect()));
-    }
-    Ok(json)
 }
 
 fn icon_json(url: &str) -> Value {
@@ -283,8 +272,8 @@ impl Object for DbActor {
         Ok(())
     }
 
-    async fn into_json(self, data: &Data<AppState>) -> Result<ActorJson, Error> {
-        group_json(&data.db, self).await
+    async fn into_json(self, _data: &Data<AppState>) -> Result<ActorJson, Error> {
+        self.local_json()
     }
 
     async fn verify(json: &ActorJson, expected: &Url, _data: &Data<AppState>) -> Result<(), Error> {

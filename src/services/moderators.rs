@@ -240,10 +240,8 @@ async fn announce_group_update<C: ConnectionTrait>(
     if inboxes.is_empty() {
         return Ok(());
     }
-    let mut group = serde_json::to_value(
-        crate::federation::actor::group_json(conn, DbActor::new(community.clone())?).await?,
-    )
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut group = serde_json::to_value(DbActor::new(community.clone())?.local_json()?)
+        .map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(m) = group.as_object_mut() {
         m.remove("@context");
     }
