@@ -15,7 +15,7 @@ use axum::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use support::{poll, Instance, AP_JSON, DELIVERY_TIMEOUT};
+use support::{items, poll, Instance, AP_JSON, DELIVERY_TIMEOUT};
 
 fn event_body(title: &str) -> Value {
     json!({
@@ -309,6 +309,14 @@ async fn participants_are_paged_and_searchable_and_tasks_are_ticked() {
         .get(&format!("/api/v1/events/{k}/participants"), None)
         .await;
     assert_eq!(reply.json["total"], 3);
+    let reply = i
+        .get(
+            &format!("/api/v1/events/{k}/participants?search=reid&limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.json["total"], 2, "{}", reply.text);
+    assert_eq!(items(&reply.json).len(), 1, "{}", reply.text);
     let reply = i
         .get(&format!("/api/v1/events/{k}/participants?limit=lots"), None)
         .await;

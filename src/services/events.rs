@@ -785,7 +785,11 @@ pub async fn participants(
 ) -> Result<Value> {
     let p = find_participable(ctx, viewer, spec).await?;
     let items = participations::list(ctx, &p, search, limit, offset).await?;
-    let total = participations::accepted_count(&ctx.db, p.id).await?;
+    // With a search, the total is of those it matches, so a client can page through them.
+    let total = match search.filter(|s| !s.trim().is_empty()) {
+        Some(_) => participations::matching_count(&ctx.db, &p, search).await?,
+        None => participations::accepted_count(&ctx.db, p.id).await?,
+    };
     Ok(json!({ "items": items, "total": total, "limit": limit.clamp(1, 200), "offset": offset }))
 }
 

@@ -402,6 +402,27 @@ pub async fn list(
 
 /// Accepted rows in list order: when they joined at the origin; for a mirror, the origin's
 /// order (see `refresh`), which is the order of the rows' ids.
+/// How many accepted participants `search` matches (by name, display name or school).
+pub async fn matching_count<C: ConnectionTrait>(
+    conn: &C,
+    p: &post::Model,
+    search: Option<&str>,
+) -> Result<u64> {
+    let ids: Vec<i64> = accepted_rows(conn, p)
+        .await?
+        .iter()
+        .map(|r| r.actor_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(actor::Entity::find()
+        .filter(actor::Column::Id.is_in(ids))
+        .filter(directory::search_condition(search))
+        .count(conn)
+        .await?)
+}
+
 async fn accepted_rows<C: ConnectionTrait>(
     conn: &C,
     p: &post::Model,
