@@ -48,6 +48,10 @@ const COMMUNITIES: &[(&str, &str)] = &[
 
 pub async fn run(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
+    // Email and reminders follow the environment (CAIRN_SMTP_*, CAIRN_REMINDER_*), so the demo
+    // can send its reminders to a real SMTP server; everything else is the demo's own.
+    let mut from_env = Config::default();
+    from_env.apply_env(|name| std::env::var(name).ok())?;
     let mut running = Vec::new();
     for inst in INSTANCES {
         let db_path = dir.join(format!("{}.db", inst.key));
@@ -56,6 +60,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             bind: SocketAddr::from(([127, 0, 0, 1], inst.port)),
             database_url: format!("sqlite://{}?mode=rwc", db_path.display()),
             name: Some(inst.name.into()),
+            email: from_env.email.clone(),
+            reminders: from_env.reminders.clone(),
             // Each instance keeps its uploads beside its database.
             media: crate::config::MediaConfig {
                 dir: dir
