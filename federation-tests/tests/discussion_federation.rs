@@ -233,6 +233,36 @@ async fn replies_thread_and_pins_travel_between_instances() {
             .any(|p| p["id"].as_str() == Some(root_id.as_str()) && p["pinned"] == json!(false)),
         "the question is no longer pinned on falkirk: {listed:?}"
     );
+
+    // 5. alice, a facilitator, takes the (pinned) welcome out of #hwb; falkirk's copy drops it.
+    let removed = alice
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/communities/hwb/posts/{}", api::key(&welcome)),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status.as_u16(), 204, "{}", removed.text);
+    let (_, took) = poll(HOP, "the removal on falkirk", || async {
+        let listed = bob.community_posts(&remote).await;
+        (!listed
+            .iter()
+            .any(|p| p["id"].as_str() == Some(welcome_id.as_str()))
+            && pins_on_falkirk().await.is_empty())
+        .then_some(())
+    })
+    .await;
+    println!(
+        "5. the removal reached falkirk after {} ms",
+        took.as_millis()
+    );
+    let listed = bob.community_posts(&remote).await;
+    assert!(
+        listed
+            .iter()
+            .any(|p| p["id"].as_str() == Some(root_id.as_str())),
+        "the other posts stay: {listed:?}"
+    );
 }
 
 /// bob on falkirk answers callum's reply on stirling, which falkirk has never seen: falkirk
