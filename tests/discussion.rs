@@ -901,7 +901,7 @@ async fn a_reply_names_a_post_that_is_there() {
             &json!({"content": "Into the void", "in_reply_to": "no-such-key"}),
         )
         .await;
-    let message = reply.client_error(StatusCode::UNPROCESSABLE_ENTITY, "reply to an unknown key");
+    let message = reply.client_error(StatusCode::BAD_REQUEST, "reply to an unknown key");
     assert!(message.contains("\"id\""), "{message}");
     assert_eq!(
         stored_posts(&a).await,

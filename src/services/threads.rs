@@ -180,7 +180,7 @@ fn to_value(v: views::PostView) -> Result<Value> {
 /// here, or the id of a post elsewhere, read from its origin (as any fetch is: domain policy
 /// and the address checks apply) when not yet stored, so that the reply can be addressed to
 /// its author and threads where the parent lives. A parent that is not there is a 422 and
-/// nothing is stored.
+/// nothing is stored (a key that is no post here is a 400).
 pub async fn resolve_parent(ctx: &crate::state::Ctx, spec: Option<&str>) -> Result<Option<String>> {
     use crate::federation::note::DbPost;
     use activitypub_federation::fetch::object_id::ObjectId;
@@ -196,8 +196,8 @@ pub async fn resolve_parent(ctx: &crate::state::Ctx, spec: Option<&str>) -> Resu
             .await?;
         return match local {
             Some(p) => Ok(Some(p.ap_id)),
-            None => Err(Error::Unprocessable(format!(
-                "in_reply_to {spec:?} is neither a post key here nor a URL: give the post's \"id\""
+            None => Err(Error::BadRequest(format!(
+                "in_reply_to {spec:?} is neither a URL nor the key of a post here: give the post's \"id\""
             ))),
         };
     }
