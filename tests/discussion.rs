@@ -842,3 +842,151 @@ async fn an_events_organisers_pin_replies_to_it() {
         .await;
     reply.client_error(StatusCode::NOT_FOUND, "unpinning twice");
 }
+
+async fn stored_posts(a: &Instance) -> u64 {
+    use sea_orm::PaginatorTrait;
+    cairn::store::post::Entity::find()
+        .count(&a.state.db)
+        .await
+        .expect("count posts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_names_a_post_that_is_there() {
+    let a = Instance::start("reply-parent").await;
+    let alice = a.member("alice", "Alice Teacher").await;
+    let root = a
+        .create_post(&alice, json!({"content": "What works for retrieval? #hwb"}))
+        .await;
+    let before = stored_posts(&a).await;
+
+    // A post of this instance that does not exist: nothing is stored.
+    let missing = format!("{}/p/nonexistent", a.origin);
+    let reply = a
+        .post(
+            "/api/v1/posts",
+            Some(&alice),
+            &json!({"content": "Into the void", "in_reply_to": missing}),
+        )
+        .await;
+    let message = reply.client_error(StatusCode::UNPROCESSABLE_ENTITY, "reply to a missing post");
+    assert!(
+        message.contains("no post") && message.contains(&missing),
+        "{message}"
+    );
+
+    // A post elsewhere that cannot be read: the message names it and why.
+    let unreachable = "http://127.0.0.1:9/p/gone";
+    let reply = a
+        .post(
+            "/api/v1/posts",
+            Some(&alice),
+            &json!({"content": "Into the void", "in_reply_to": unreachable}),
+        )
+        .await;
+    let message = reply.client_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reply to an unreadable remote post",
+    );
+    assert!(
+        message.contains(unreachable) && message.contains("could not read"),
+        "{message}"
+    );
+
+    // Neither a URL nor a key of a post here.
+    let reply = a
+        .post(
+            "/api/v1/posts",
+            Some(&alice),
+            &json!({"content": "Into the void", "in_reply_to": "no-such-key"}),
+        )
+        .await;
+    let message = reply.client_error(StatusCode::BAD_REQUEST, "reply to an unknown key");
+    assert!(message.contains("\"id\""), "{message}");
+    assert_eq!(
+        stored_posts(&a).await,
+        before,
+        "refused replies store nothing"
+    );
+
+    // A post's key works as well as its id, and the reply threads under it.
+    let by_key = a
+        .create_post(
+            &alice,
+            json!({"content": "Spacing, by key", "in_reply_to": key_of(&root)}),
+        )
+        .await;
+    assert_eq!(by_key["in_reply_to"], json!(id_of(&root)), "{by_key}");
+    let t = thread(&a, &key_of(&root), None).await;
+    assert_eq!(shape(&t), vec![(key_of(&by_key), 1, key_of(&root))], "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facilitator_removes_a_post_from_their_community() {
+    let a = Instance::start("mod-remove").await;
+    let alice = a.member("alice", "Alice Facilitator").await;
+    let callum = a.member("callum", "Callum Teacher").await;
+    a.create_post(&alice, json!({"content": "Welcome to #hwb"}))
+        .await;
+    let spam = a
+        .create_post(&callum, json!({"content": "Buy my worksheets #hwb #maths"}))
+        .await;
+    let kept = a
+        .create_post(&callum, json!({"content": "A fair question #hwb"}))
+        .await;
+    let pinned = a
+        .post(
+            "/api/v1/communities/hwb/pins",
+            Some(&alice),
+            &json!({"post": key_of(&spam)}),
+        )
+        .await;
+    pinned.expect(StatusCode::OK, "alice pins the post");
+    let path = format!("/api/v1/communities/hwb/posts/{}", key_of(&spam));
+
+    // Only a moderator of the community removes; the author is no moderator of it.
+    a.delete(&path, None)
+        .await
+        .client_error(StatusCode::UNAUTHORIZED, "anonymous removal");
+    let message = a
+        .delete(&path, Some(&callum))
+        .await
+        .client_error(StatusCode::FORBIDDEN, "callum removes");
+    assert!(message.contains("moderator"), "{message}");
+    assert!(a.community_keys("hwb", None).await.contains(&key_of(&spam)));
+
+    a.delete(&path, Some(&alice))
+        .await
+        .expect(StatusCode::NO_CONTENT, "alice removes callum's post");
+    let listed = a.community_keys("hwb", None).await;
+    assert!(!listed.contains(&key_of(&spam)), "{listed:?}");
+    assert!(listed.contains(&key_of(&kept)), "{listed:?}");
+    let pins = a.get("/api/v1/communities/hwb/pins", None).await;
+    pins.expect(StatusCode::OK, "pins");
+    assert!(items(&pins.json).is_empty(), "{}", pins.text);
+    // The post stays callum's, and in the other community it was shared in.
+    a.get(&format!("/api/v1/posts/{}", key_of(&spam)), None)
+        .await
+        .expect(StatusCode::OK, "the removed post itself");
+    assert!(a
+        .community_keys("maths", None)
+        .await
+        .contains(&key_of(&spam)));
+
+    // Removing it again, or a post that is not there.
+    let message = a
+        .delete(&path, Some(&alice))
+        .await
+        .client_error(StatusCode::NOT_FOUND, "removed twice");
+    assert!(message.contains("not shared in #hwb"), "{message}");
+    a.delete("/api/v1/communities/hwb/posts/no-such-post", Some(&alice))
+        .await
+        .client_error(StatusCode::NOT_FOUND, "no such post");
+    // alice moderates #hwb, not #maths (callum created it).
+    a.delete(
+        &format!("/api/v1/communities/maths/posts/{}", key_of(&spam)),
+        Some(&alice),
+    )
+    .await
+    .client_error(StatusCode::FORBIDDEN, "alice in #maths");
+}

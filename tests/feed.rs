@@ -243,6 +243,8 @@ async fn a_communitys_items_filter_by_hashtag_kind_and_date() {
         ("since=2026-03-01&until=2026-02-01", "since"),
         ("hashtag=%23", "hashtag"),
         ("limit=0", "limit"),
+        ("limit=500", "1 to 100"),
+        ("limit=101", "1 to 100"),
         ("colour=blue", "colour"),
         ("top_level=maybe", "top_level"),
     ] {

@@ -233,4 +233,135 @@ async fn replies_thread_and_pins_travel_between_instances() {
             .any(|p| p["id"].as_str() == Some(root_id.as_str()) && p["pinned"] == json!(false)),
         "the question is no longer pinned on falkirk: {listed:?}"
     );
+
+    // 5. alice, a facilitator, takes the (pinned) welcome out of #hwb; falkirk's copy drops it.
+    let removed = alice
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/communities/hwb/posts/{}", api::key(&welcome)),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status.as_u16(), 204, "{}", removed.text);
+    let (_, took) = poll(HOP, "the removal on falkirk", || async {
+        let listed = bob.community_posts(&remote).await;
+        (!listed
+            .iter()
+            .any(|p| p["id"].as_str() == Some(welcome_id.as_str()))
+            && pins_on_falkirk().await.is_empty())
+        .then_some(())
+    })
+    .await;
+    println!(
+        "5. the removal reached falkirk after {} ms",
+        took.as_millis()
+    );
+    let listed = bob.community_posts(&remote).await;
+    assert!(
+        listed
+            .iter()
+            .any(|p| p["id"].as_str() == Some(root_id.as_str())),
+        "the other posts stay: {listed:?}"
+    );
+}
+
+/// bob on falkirk answers callum's reply on stirling, which falkirk has never seen: falkirk
+/// reads it from stirling first, so bob's reply threads under it on both instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_post_never_seen_here_reaches_its_thread() {
+    let (stirling, falkirk) = tokio::join!(
+        Instance::start("stirling-unseen"),
+        Instance::start_with(InstanceOptions::postgres_if_available("falkirk-unseen")),
+    );
+    stirling.create_community("hwb");
+    let alice = Api::of(&stirling, Some(&stirling.create_member("alice")));
+    let callum = Api::of(&stirling, Some(&stirling.create_member("callum")));
+    let bob = Api::of(&falkirk, Some(&falkirk.create_member("bob")));
+    let anyone = Api::of(&stirling, None);
+
+    let root = alice
+        .create_post("What do exit tickets tell you? #hwb")
+        .await;
+    let root_key = api::key(&root);
+    let callum_reply = callum
+        .create_post_with(json!({
+            "content": "Who needs the next lesson's recap",
+            "in_reply_to": api::ap_id(&root),
+        }))
+        .await;
+    let callum_id = api::ap_id(&callum_reply);
+
+    let answer = bob
+        .try_create_post(json!({
+            "content": "Same here: I sort them into three piles",
+            "in_reply_to": callum_id,
+        }))
+        .await;
+    assert_eq!(answer.status.as_u16(), 201, "{}", answer.text);
+    let bob_reply = answer.body;
+    let bob_id = api::ap_id(&bob_reply);
+
+    // On falkirk, the reply threads under its copy of callum's post (not a thread of its own).
+    let on_falkirk = bob
+        .request(
+            Method::GET,
+            &format!("/api/v1/posts/{}/thread", api::key(&bob_reply)),
+            None,
+        )
+        .await;
+    assert_eq!(on_falkirk.status.as_u16(), 200, "{}", on_falkirk.text);
+    let top = on_falkirk.body["root"]["id"].as_str().unwrap_or_default();
+    assert!(
+        top == callum_id || top == api::ap_id(&root),
+        "{}",
+        on_falkirk.text
+    );
+    assert!(
+        items(&on_falkirk)
+            .iter()
+            .any(|i| i["id"].as_str() == Some(bob_id.as_str())),
+        "{}",
+        on_falkirk.text
+    );
+
+    // On stirling, under callum's reply in alice's thread.
+    let (thread, took) = poll(HOP, "bob's reply in the thread on stirling", || async {
+        let t = anyone
+            .request(
+                Method::GET,
+                &format!("/api/v1/posts/{root_key}/thread"),
+                None,
+            )
+            .await;
+        items(&t)
+            .iter()
+            .any(|i| i["id"].as_str() == Some(bob_id.as_str()))
+            .then_some(t.body)
+    })
+    .await;
+    println!(
+        "bob's reply threaded on stirling after {} ms",
+        took.as_millis()
+    );
+    let bob_item = thread["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"].as_str() == Some(bob_id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(bob_item["depth"], json!(2), "{thread}");
+    assert_eq!(
+        bob_item["parent"],
+        json!(api::key(&callum_reply)),
+        "{thread}"
+    );
+
+    // A post on stirling that does not exist: 422 naming it, nothing stored on falkirk.
+    let missing = stirling.url("/p/nonexistent");
+    let refused = bob
+        .try_create_post(json!({"content": "Hello?", "in_reply_to": missing}))
+        .await;
+    assert_eq!(refused.status.as_u16(), 422, "{}", refused.text);
+    assert!(refused.text.contains(&missing), "{}", refused.text);
 }

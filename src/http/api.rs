@@ -84,8 +84,10 @@ async fn me(Member(m): Member) -> Json<serde_json::Value> {
 async fn create_post(
     ctx: Ctx,
     Member(m): Member,
-    ApiJson(input): ApiJson<posts::NewPost>,
+    ApiJson(mut input): ApiJson<posts::NewPost>,
 ) -> Result<Response, Error> {
+    input.in_reply_to =
+        crate::services::threads::resolve_parent(&ctx, input.in_reply_to.as_deref()).await?;
     let view = posts::create(ctx.app_data(), &m, input).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }

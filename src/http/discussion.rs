@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{
     error::Error,
-    services::{feed, follows, moderators, pins, threads, views},
+    services::{feed, follows, moderators, pins, removals, threads, views},
     state::Ctx,
 };
 use axum::{
@@ -44,6 +44,21 @@ pub fn router() -> Router {
         )
         .route("/api/v1/posts/{key}/pins/{pinned}", delete(unpin_in_event))
         .route("/api/v1/feed", get(member_feed))
+        .route(
+            "/api/v1/communities/{tag}/posts/{key}",
+            delete(remove_from_community),
+        )
+}
+
+/// A facilitator takes a post out of their community (the author keeps it).
+async fn remove_from_community(
+    ctx: Ctx,
+    Member(m): Member,
+    Path((tag, key)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let c = follows::resolve_community(&ctx, &tag).await?;
+    removals::remove_from_community(ctx.app_data(), &m, &c, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn thread(

@@ -100,8 +100,12 @@ impl ListingQuery {
         let before = parse_time("before", self.before.as_deref(), false)?;
         let limit = match self.limit {
             None => DEFAULT_LIMIT,
-            Some(0) => return Err(Error::BadRequest("limit must be at least 1".into())),
-            Some(n) => n.min(MAX_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            Some(n) => {
+                return Err(Error::BadRequest(format!(
+                    "limit {n} is out of range: give 1 to {MAX_LIMIT}"
+                )))
+            }
         };
         Ok((
             Filter {

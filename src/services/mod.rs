@@ -19,6 +19,7 @@ pub mod pins;
 pub mod posts;
 pub mod profiles;
 pub mod reminders;
+pub mod removals;
 pub mod threads;
 pub mod views;
 pub mod visibility;

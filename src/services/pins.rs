@@ -267,6 +267,20 @@ pub async fn unpin_in_community(
     Ok(())
 }
 
+/// A post taken out of a community is no longer one of its pins: drops the pin, if any, and
+/// tells the Group's followers with a `Remove` from `featured`, as unpinning does.
+pub async fn unpin_removed<C: ConnectionTrait>(
+    conn: &C,
+    state: &AppState,
+    community: &actor::Model,
+    p: &post::Model,
+) -> Result<()> {
+    if delete_pin(conn, pin::COMMUNITY, community.id, p.id).await? {
+        send_featured_change(conn, state, community, p, remove::REMOVE).await?;
+    }
+    Ok(())
+}
+
 /// Queues the Group's `Add`/`Remove` of `p` to its remote followers, unless the post never
 /// leaves this instance.
 async fn send_featured_change<C: ConnectionTrait>(

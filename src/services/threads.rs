@@ -175,3 +175,55 @@ fn placeholder(p: &post::Model) -> Value {
 fn to_value(v: views::PostView) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()))
 }
+
+/// What a new post's `in_reply_to` names, as the parent's ActivityPub id: a post key or id
+/// here, or the id of a post elsewhere, read from its origin (as any fetch is: domain policy
+/// and the address checks apply) when not yet stored, so that the reply can be addressed to
+/// its author and threads where the parent lives. A parent that is not there is a 422 and
+/// nothing is stored (a key that is no post here is a 400).
+pub async fn resolve_parent(ctx: &crate::state::Ctx, spec: Option<&str>) -> Result<Option<String>> {
+    use crate::federation::note::DbPost;
+    use activitypub_federation::fetch::object_id::ObjectId;
+
+    let Some(spec) = spec.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let state = ctx.app_data();
+    if !spec.contains("://") {
+        let local = post::Entity::find()
+            .filter(post::Column::Key.eq(spec))
+            .one(&state.db)
+            .await?;
+        return match local {
+            Some(p) => Ok(Some(p.ap_id)),
+            None => Err(Error::BadRequest(format!(
+                "in_reply_to {spec:?} is neither a URL nor the key of a post here: give the post's \"id\""
+            ))),
+        };
+    }
+    let url = url::Url::parse(spec)
+        .map_err(|e| Error::BadRequest(format!("in_reply_to {spec:?} is not a URL: {e}")))?;
+    let known = post::Entity::find()
+        .filter(post::Column::ApId.eq(url.as_str()))
+        .one(&state.db)
+        .await?;
+    if let Some(p) = known {
+        return Ok(Some(p.ap_id));
+    }
+    let here = url::Url::parse(&state.origin())
+        .map_err(|e| Error::Internal(format!("configured origin: {e}")))?;
+    if crate::federation::same_origin(&url, &here) {
+        return Err(Error::Unprocessable(format!(
+            "in_reply_to: there is no post {url} here"
+        )));
+    }
+    let fetched = ObjectId::<DbPost>::from(url.clone())
+        .dereference(ctx)
+        .await
+        .map_err(|e| {
+            Error::Unprocessable(format!(
+                "in_reply_to: could not read the post {url} from its instance: {e}"
+            ))
+        })?;
+    Ok(Some(fetched.0.ap_id))
+}
