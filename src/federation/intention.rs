@@ -12,7 +12,7 @@ use crate::{
     store::{intention, post},
 };
 use activitypub_federation::config::Data;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde_json::Value;
 
@@ -58,6 +58,12 @@ pub async fn add_to_note<C: ConnectionTrait>(
         note.extra
             .insert("intentionSource".into(), Value::String(source));
     }
+    if let Some(at) = i.achieved_at {
+        note.extra.insert(
+            "achievedAt".into(),
+            Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+    }
     Ok(())
 }
 
@@ -67,6 +73,8 @@ struct Declared {
     target_date: NaiveDate,
     status: &'static str,
     source: Option<String>,
+    /// When the origin says it was achieved (only with the achieved status).
+    achieved_at: Option<DateTime<Utc>>,
 }
 
 /// A Cairn term as the compact name our context defines, prefixed, or as its full IRI (a
@@ -95,9 +103,20 @@ fn read(json: &NoteJson) -> Option<Declared> {
         .and_then(|s| url::Url::parse(s).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(|u| u.to_string());
+    let achieved_at = term(json, "achievedAt")
+        .and_then(|v| {
+            v.as_str()
+                .or_else(|| v.get("@value").and_then(Value::as_str))
+        })
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        // A time in the future is not when it happened.
+        .filter(|t| *t <= Utc::now())
+        .filter(|_| status == intention::ACHIEVED);
     Some(Declared {
         target_date,
         status,
+        achieved_at,
         source,
     })
 }
@@ -113,8 +132,10 @@ pub async fn store_remote(
     };
     let db = &data.db;
     let existing = intention::Entity::find_by_id(post.id).one(db).await?;
+    // The origin's time when it sends one; an older sender's copy keeps its first receive time.
     let achieved_at = match (&existing, declared.status) {
         (_, intention::ACTIVE) => None,
+        _ if declared.achieved_at.is_some() => declared.achieved_at,
         (Some(e), _) if e.achieved_at.is_some() => e.achieved_at,
         _ => Some(Utc::now()),
     };
