@@ -205,6 +205,29 @@ mod tests {
     }
 
     #[test]
+    fn the_origin_achieved_time_is_read_only_with_the_achieved_status() {
+        let d = read(&note(json!({
+            "targetDate": "2027-03-14",
+            "intentionStatus": "achieved",
+            "achievedAt": "2026-11-02T09:30:00Z"
+        })))
+        .unwrap();
+        assert_eq!(
+            d.achieved_at.map(|t| t.to_rfc3339()),
+            Some("2026-11-02T09:30:00+00:00".to_string())
+        );
+        for extra in [
+            json!({"intentionStatus": "active", "achievedAt": "2026-11-02T09:30:00Z"}),
+            json!({"intentionStatus": "achieved", "achievedAt": "last Tuesday"}),
+            json!({"intentionStatus": "achieved", "achievedAt": "2999-01-01T00:00:00Z"}),
+        ] {
+            let mut with_date = extra.clone();
+            with_date["targetDate"] = json!("2027-03-14");
+            assert_eq!(read(&note(with_date)).unwrap().achieved_at, None, "{extra}");
+        }
+    }
+
+    #[test]
     fn prefixed_and_full_iri_terms_are_read() {
         let prefixed = read(&note(json!({"cairn:targetDate": "2027-03-14"}))).unwrap();
         assert_eq!(
