@@ -410,6 +410,20 @@ async fn source_progress_and_colleagues() {
         .expect(StatusCode::OK, "joining twice changes nothing");
     let view = intention_view(&a, &key, None).await;
     assert_eq!(view["intention"]["participants"], 2, "{view}");
+    // Sharing it does not let him edit it, and the refusal says what sharing does allow.
+    let msg = a
+        .patch(
+            &format!("/api/v1/intentions/{key}"),
+            Some(&bob),
+            &json!({"text": "something else"}),
+        )
+        .await
+        .client_error(StatusCode::FORBIDDEN, "edit by a participant");
+    assert!(
+        msg.contains("only the owner can change") && msg.contains("post progress"),
+        "{msg}"
+    );
+    assert!(!msg.contains("join it to share it"), "{msg}");
     let participants = a
         .get(&format!("/api/v1/intentions/{key}/participants"), None)
         .await;

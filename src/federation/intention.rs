@@ -12,7 +12,7 @@ use crate::{
     store::{intention, post},
 };
 use activitypub_federation::config::Data;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde_json::Value;
 
@@ -58,6 +58,12 @@ pub async fn add_to_note<C: ConnectionTrait>(
         note.extra
             .insert("intentionSource".into(), Value::String(source));
     }
+    if let Some(at) = i.achieved_at {
+        note.extra.insert(
+            "achievedAt".into(),
+            Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+    }
     Ok(())
 }
 
@@ -67,6 +73,8 @@ struct Declared {
     target_date: NaiveDate,
     status: &'static str,
     source: Option<String>,
+    /// When the origin says it was achieved (only with the achieved status).
+    achieved_at: Option<DateTime<Utc>>,
 }
 
 /// A Cairn term as the compact name our context defines, prefixed, or as its full IRI (a
@@ -95,9 +103,20 @@ fn read(json: &NoteJson) -> Option<Declared> {
         .and_then(|s| url::Url::parse(s).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(|u| u.to_string());
+    let achieved_at = term(json, "achievedAt")
+        .and_then(|v| {
+            v.as_str()
+                .or_else(|| v.get("@value").and_then(Value::as_str))
+        })
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        // A time in the future is not when it happened.
+        .filter(|t| *t <= Utc::now())
+        .filter(|_| status == intention::ACHIEVED);
     Some(Declared {
         target_date,
         status,
+        achieved_at,
         source,
     })
 }
@@ -113,8 +132,10 @@ pub async fn store_remote(
     };
     let db = &data.db;
     let existing = intention::Entity::find_by_id(post.id).one(db).await?;
+    // The origin's time when it sends one; an older sender's copy keeps its first receive time.
     let achieved_at = match (&existing, declared.status) {
         (_, intention::ACTIVE) => None,
+        _ if declared.achieved_at.is_some() => declared.achieved_at,
         (Some(e), _) if e.achieved_at.is_some() => e.achieved_at,
         _ => Some(Utc::now()),
     };
@@ -181,6 +202,29 @@ mod tests {
         assert_eq!(d.target_date, NaiveDate::from_ymd_opt(2027, 3, 14).unwrap());
         assert_eq!(d.status, intention::ACHIEVED);
         assert_eq!(d.source.as_deref(), Some("https://a.example/p/0"));
+    }
+
+    #[test]
+    fn the_origin_achieved_time_is_read_only_with_the_achieved_status() {
+        let d = read(&note(json!({
+            "targetDate": "2027-03-14",
+            "intentionStatus": "achieved",
+            "achievedAt": "2026-11-02T09:30:00Z"
+        })))
+        .unwrap();
+        assert_eq!(
+            d.achieved_at.map(|t| t.to_rfc3339()),
+            Some("2026-11-02T09:30:00+00:00".to_string())
+        );
+        for extra in [
+            json!({"intentionStatus": "active", "achievedAt": "2026-11-02T09:30:00Z"}),
+            json!({"intentionStatus": "achieved", "achievedAt": "last Tuesday"}),
+            json!({"intentionStatus": "achieved", "achievedAt": "2999-01-01T00:00:00Z"}),
+        ] {
+            let mut with_date = extra.clone();
+            with_date["targetDate"] = json!("2027-03-14");
+            assert_eq!(read(&note(with_date)).unwrap().achieved_at, None, "{extra}");
+        }
     }
 
     #[test]

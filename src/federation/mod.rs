@@ -57,6 +57,7 @@ pub fn context() -> Value {
             "targetDate": {"@id": "cairn:targetDate", "@type": "http://www.w3.org/2001/XMLSchema#date"},
             "intentionStatus": "cairn:intentionStatus",
             "intentionSource": {"@id": "cairn:intentionSource", "@type": "@id"},
+            "achievedAt": {"@id": "cairn:achievedAt", "@type": "http://www.w3.org/2001/XMLSchema#dateTime"},
             "introduction": "cairn:introduction",
             "participants": {"@id": "cairn:participants", "@type": "@id"},
         }

@@ -271,7 +271,12 @@ pub async fn add_owner<C: ConnectionTrait>(conn: &C, post_id: i64, owner_id: i64
         created_at: Set(Utc::now()),
         ..Default::default()
     })
-    .on_conflict_do_nothing()
+    // On the unique pair, not the primary key: every Update of a remote intention calls this
+    // again, and a repeat must change nothing rather than fail the inbox.
+    .on_conflict_do_nothing_on([
+        participation::Column::PostId,
+        participation::Column::ActorId,
+    ])
     .exec_without_returning(conn)
     .await?;
     Ok(())
@@ -284,8 +289,14 @@ pub async fn find(
     key: &str,
 ) -> Result<(post::Model, intention::Model)> {
     let not_found = || Error::NotFound(format!("no intention with key {key:?}"));
+    // A remote intention is named by its ActivityPub id as well as by its key here.
+    let column = if key.contains("://") {
+        post::Column::ApId
+    } else {
+        post::Column::Key
+    };
     let p = post::Entity::find()
-        .filter(post::Column::Key.eq(key))
+        .filter(column.eq(key.trim()))
         .one(&state.db)
         .await?
         .ok_or_else(not_found)?;
@@ -369,9 +380,18 @@ async fn own(
     key: &str,
 ) -> Result<(post::Model, intention::Model)> {
     let (p, i) = find(state, Some(owner), key).await?;
-    if p.author_id != owner.id || !p.local {
+    if !p.local {
         return Err(Error::Forbidden(
-            "only the owner can change an intention; join it to share it".into(),
+            "this intention is on another instance: only its owner there can change it; \
+             joining it lets you share it and post progress"
+                .into(),
+        ));
+    }
+    if p.author_id != owner.id {
+        return Err(Error::Forbidden(
+            "only the owner can change an intention; joining it lets you share it and post \
+             progress"
+                .into(),
         ));
     }
     Ok((p, i))

@@ -11,7 +11,7 @@ use crate::{
     state::AppState,
     store::{actor, participation, post},
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{json as j, Value};
 
 pub async fn receive(inbound: Inbound<'_>) -> Result<(), Error> {
@@ -138,9 +138,16 @@ pub async fn answered(
         participation::REJECTED
     };
     if found.state != new_state {
-        let mut active: participation::ActiveModel = found.into();
-        active.state = Set(new_state.into());
-        active.update(&state.db).await?;
+        // By the Join's id, not the row read above: a mirror refresh running at the same time
+        // rewrites the rows (new ids), and an update of a vanished row would fail the inbox.
+        participation::Entity::update_many()
+            .col_expr(
+                participation::Column::State,
+                sea_orm::sea_query::Expr::value(new_state),
+            )
+            .filter(participation::Column::ActivityId.eq(join_id.as_str()))
+            .exec(&state.db)
+            .await?;
     }
     participations::mark_stale(&state.db, target.id).await?;
     Ok(true)
