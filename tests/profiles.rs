@@ -384,6 +384,34 @@ async fn a_photo_is_checked_by_content_and_resized_to_avatars() {
         let reply = upload_avatar(&a, &alice, bytes, content_type).await;
         reply.client_error(status, &format!("avatar sent as {content_type}"));
     }
+    // The advice is about photos, not about uploads in general.
+    let reply = upload_avatar(&a, &alice, b"my lesson notes\n".to_vec(), "image/png").await;
+    let message = reply.client_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "text sent as a PNG");
+    assert!(
+        message.contains("must be a PNG, JPEG, GIF or WebP image")
+            && message.contains("whatever the Content-Type says"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Content-Type: text/plain") && !message.contains("PDF"),
+        "{message}"
+    );
+    let reply = upload_avatar(
+        &a,
+        &alice,
+        b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nGIF89a\r\n--x--\r\n".to_vec(),
+        "multipart/form-data; boundary=x",
+    )
+    .await;
+    let message = reply.client_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a photo sent as a form");
+    assert!(
+        message.contains("--data-binary @photo.jpg") && message.contains("image/jpeg"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("application/pdf") && !message.contains("filename"),
+        "{message}"
+    );
     let reply = a
         .try_send_oversized(
             Method::PUT,
