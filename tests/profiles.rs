@@ -384,6 +384,34 @@ async fn a_photo_is_checked_by_content_and_resized_to_avatars() {
         let reply = upload_avatar(&a, &alice, bytes, content_type).await;
         reply.client_error(status, &format!("avatar sent as {content_type}"));
     }
+    // The advice is about photos, not about uploads in general.
+    let reply = upload_avatar(&a, &alice, b"my lesson notes\n".to_vec(), "image/png").await;
+    let message = reply.client_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "text sent as a PNG");
+    assert!(
+        message.contains("must be a PNG, JPEG, GIF or WebP image")
+            && message.contains("whatever the Content-Type says"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Content-Type: text/plain") && !message.contains("PDF"),
+        "{message}"
+    );
+    let reply = upload_avatar(
+        &a,
+        &alice,
+        b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nGIF89a\r\n--x--\r\n".to_vec(),
+        "multipart/form-data; boundary=x",
+    )
+    .await;
+    let message = reply.client_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a photo sent as a form");
+    assert!(
+        message.contains("--data-binary @photo.jpg") && message.contains("image/jpeg"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("application/pdf") && !message.contains("filename"),
+        "{message}"
+    );
     let reply = a
         .try_send_oversized(
             Method::PUT,
@@ -854,4 +882,64 @@ async fn a_remote_members_profile_is_in_the_directory_and_follows_its_updates() 
         (directory(&a, &alice, "").await["total"] == 1).then_some(())
     })
     .await;
+}
+
+/// A remote member known here only from an earlier look-up gets no `Update`; after
+/// `REMOTE_PROFILE_FRESH` the look-up reads the profile again from its origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_remote_profile_is_read_again_on_lookup() {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let a = start("stale-here").await;
+    let b = start("stale-origin").await;
+    let alice = a.member("alice", "Alice").await;
+    let bob = b.member("bob", "Bob").await;
+    b.patch(
+        "/api/v1/me",
+        Some(&bob),
+        &json!({"school": "Hillview High"}),
+    )
+    .await
+    .expect(StatusCode::OK, "bob's school");
+    let lookup = format!("/api/v1/members/bob@{}", b.domain);
+    let reply = a.get(&lookup, Some(&alice)).await;
+    reply.expect(StatusCode::OK, "bob looked up on A");
+    assert_eq!(reply.json["school"], "Hillview High");
+
+    b.patch(
+        "/api/v1/me",
+        Some(&bob),
+        &json!({"school": "Hillview Academy"}),
+    )
+    .await
+    .expect(StatusCode::OK, "bob moves school");
+    let reply = a.get(&lookup, Some(&alice)).await;
+    reply.expect(StatusCode::OK, "bob looked up again at once");
+    assert_eq!(
+        reply.json["school"], "Hillview High",
+        "a fresh copy is shown as it is"
+    );
+
+    let copy = cairn::store::actor::Entity::find()
+        .filter(cairn::store::actor::Column::ApId.eq(b.id("/u/bob")))
+        .one(&a.state.db)
+        .await
+        .expect("the actors table")
+        .expect("A's copy of bob");
+    let mut stale: cairn::store::actor::ActiveModel = copy.into();
+    stale.last_refreshed_at = Set(chrono::Utc::now()
+        - cairn::services::profiles::REMOTE_PROFILE_FRESH
+        - chrono::Duration::seconds(1));
+    stale.update(&a.state.db).await.expect("copy made stale");
+    let reply = a.get(&lookup, Some(&alice)).await;
+    reply.expect(StatusCode::OK, "bob looked up after a while");
+    assert_eq!(reply.json["school"], "Hillview Academy");
+
+    let reply = a
+        .get(
+            &format!("/api/v1/members/nobody@{}", b.domain),
+            Some(&alice),
+        )
+        .await;
+    let message = reply.client_error(StatusCode::NOT_FOUND, "an unknown remote member");
+    assert_eq!(message, format!("no member nobody at {}", b.domain));
 }

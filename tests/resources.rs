@@ -425,7 +425,14 @@ async fn refused_uploads_say_why_and_store_nothing() {
             "image/png",
             &format!("?alt={}", "a".repeat(1501)),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "alt text",
+            "keep it to what the image shows",
+        ),
+        (
+            PDF.to_vec(),
+            "application/pdf",
+            &format!("?alt={}", "a".repeat(1501)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a short description of the document",
         ),
         (
             png(4, 4),
@@ -787,7 +794,12 @@ async fn bad_attachments_refuse_the_post_and_store_nothing() {
         (
             json!({"content": "#hwb", "links": [{"url": "javascript:alert(1)"}]}),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "http",
+            "links[0]: \"javascript:alert(1)\" is not an http or https URL",
+        ),
+        (
+            json!({"content": "#hwb", "links": [{"url": "https://example.org"}, {"url": "mailto:a@b.example"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "links[1]: \"mailto:a@b.example\"",
         ),
         (
             json!({"content": "#hwb", "links": [{"url": "not a url"}]}),
@@ -797,7 +809,7 @@ async fn bad_attachments_refuse_the_post_and_store_nothing() {
         (
             json!({"content": "#hwb", "links": [{"url": "https://example.org", "name": "n".repeat(301)}]}),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "name",
+            "links[0]: the name",
         ),
         (
             json!({"content": "#hwb", "links": eleven}),

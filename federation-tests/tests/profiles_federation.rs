@@ -164,3 +164,101 @@ async fn remote_profile_and_attachments_sqlite() {
 async fn remote_profile_and_attachments_postgres() {
     remote_profile_and_attachments(InstanceOptions::postgres_if_available("profiles-pg")).await;
 }
+
+/// falkirk knows callum (stirling) only through his posts in stirling's #hwb, which fiona
+/// follows: his profile changes still reach falkirk, by the `Update(Person)` stirling sends to
+/// the remote followers of the communities he has posted in.
+async fn profile_update_reaches_community_followers(
+    stirling_options: InstanceOptions,
+    falkirk_options: InstanceOptions,
+) {
+    let (stirling, falkirk) = tokio::join!(
+        Instance::start_with(stirling_options),
+        Instance::start_with(falkirk_options),
+    );
+    stirling.create_community("hwb");
+    let callum = Api::of(&stirling, Some(&stirling.create_member("callum")));
+    callum
+        .request(
+            Method::POST,
+            "/api/v1/communities/hwb/membership",
+            Some(&json!({})),
+        )
+        .await;
+    let fiona = Api::of(&falkirk, Some(&falkirk.create_member("fiona")));
+    let remote = format!("hwb@{}", stirling.domain());
+    fiona.follow_community(&remote).await;
+    let anyone = Api::of(&stirling, None);
+    poll(ARRIVAL, "fiona's follow of #hwb to be accepted", || async {
+        let c = anyone.community("hwb").await?;
+        (c["followers"].as_u64() == Some(2)).then_some(())
+    })
+    .await;
+
+    let post = callum.create_post("Our moderation cycle notes #hwb").await;
+    let post_id = post["id"].as_str().expect("post id").to_owned();
+    poll(ARRIVAL, "callum's post on falkirk", || {
+        fiona.find_in_community(&remote, &post_id)
+    })
+    .await;
+    let handle = format!("callum@{}", stirling.domain());
+    let before = fiona
+        .request(Method::GET, &format!("/api/v1/members/{handle}"), None)
+        .await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert_eq!(before.body["school"], Value::Null);
+
+    let edited = callum
+        .request(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&json!({"school": "Wallace High", "role": "PT Science"})),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let (seen, _) = poll(ARRIVAL, "callum's new school on falkirk", || async {
+        let answer = fiona
+            .request(Method::GET, &format!("/api/v1/members/{handle}"), None)
+            .await;
+        (answer.status == 200 && answer.body["school"] == "Wallace High").then_some(answer.body)
+    })
+    .await;
+    assert_eq!(seen["role"], "PT Science");
+    let (shown, _) = poll(ARRIVAL, "the post's author updated on falkirk", || async {
+        let post = fiona.find_in_community(&remote, &post_id).await?;
+        (post["author"]["school"] == "Wallace High").then_some(post)
+    })
+    .await;
+    assert_eq!(shown["author"]["role"], "PT Science");
+
+    let nobody = fiona
+        .request(
+            Method::GET,
+            &format!("/api/v1/members/nobody@{}", stirling.domain()),
+            None,
+        )
+        .await;
+    assert_eq!(nobody.status, 404, "{}", nobody.text);
+    assert_eq!(
+        nobody.body["error"],
+        format!("no member nobody at {}", stirling.domain())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_update_reaches_community_followers_sqlite_to_postgres() {
+    profile_update_reaches_community_followers(
+        InstanceOptions::sqlite("callum-stirling-sqlite"),
+        InstanceOptions::postgres_if_available("callum-falkirk-pg"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_update_reaches_community_followers_postgres_to_sqlite() {
+    profile_update_reaches_community_followers(
+        InstanceOptions::postgres_if_available("callum-stirling-pg"),
+        InstanceOptions::sqlite("callum-falkirk-sqlite"),
+    )
+    .await;
+}

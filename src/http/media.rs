@@ -28,17 +28,26 @@ pub fn router() -> Router {
         .route("/media/{key}", get(serve))
 }
 
+const UPLOAD_FORM_ADVICE: &str = "curl --data-binary @FILE -H 'Content-Type: application/pdf' \
+     (alt text and file name go in the query: ?alt=…&filename=…)";
+const AVATAR_FORM_ADVICE: &str =
+    "curl -X PUT --data-binary @photo.jpg -H 'Content-Type: image/jpeg' \
+     (a PNG, JPEG, GIF or WebP image)";
+
 /// Reads a raw upload body up to the configured maximum (the router's 1 MiB limit applies to
 /// JSON bodies, not to this).
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Error> {
+/// `form_advice` says how to send this endpoint's file when a form (curl -F) arrives instead.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    form_advice: &str,
+) -> Result<Vec<u8>, Error> {
     let max = state.config.media.max_upload_bytes;
     if content_type(headers).is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/")) {
-        return Err(Error::UnsupportedMediaType(
-            "send the file itself as the body, not a form: curl --data-binary @FILE \
-             -H 'Content-Type: application/pdf' (alt text and file name go in the query: \
-             ?alt=…&filename=…)"
-                .into(),
-        ));
+        return Err(Error::UnsupportedMediaType(format!(
+            "send the file itself as the body, not a form: {form_advice}"
+        )));
     }
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
@@ -83,7 +92,7 @@ async fn upload(
     body: Body,
 ) -> Result<Response, Error> {
     let state = ctx.app_data();
-    let bytes = read_body(state, &headers, body).await?;
+    let bytes = read_body(state, &headers, body, UPLOAD_FORM_ADVICE).await?;
     let view = media::upload(
         state,
         &m,
@@ -131,7 +140,7 @@ async fn avatar(
     body: Body,
 ) -> Result<Json<Value>, Error> {
     let state = ctx.app_data();
-    let bytes = read_body(state, &headers, body).await?;
+    let bytes = read_body(state, &headers, body, AVATAR_FORM_ADVICE).await?;
     let saved = profiles::set_avatar(state, &m, bytes, content_type(&headers).as_deref()).await?;
     Ok(Json(profiles::me_view(&saved)))
 }

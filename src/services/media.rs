@@ -347,13 +347,18 @@ pub fn clean_filename(name: Option<&str>) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
-fn clean_alt(alt: Option<&str>) -> Result<Option<String>> {
+fn clean_alt(alt: Option<&str>, kind: &str) -> Result<Option<String>> {
     let Some(alt) = alt.map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(None);
     };
     if alt.chars().count() > MAX_ALT_CHARS {
+        let advice = if kind == media::IMAGE {
+            "keep it to what the image shows"
+        } else {
+            "keep it to a short description of the document (what it is and who it is for)"
+        };
         return Err(Error::Unprocessable(format!(
-            "alt text is longer than {MAX_ALT_CHARS} characters; keep it to what the image shows"
+            "alt text is longer than {MAX_ALT_CHARS} characters; {advice}"
         )));
     }
     Ok(Some(alt.to_owned()))
@@ -381,9 +386,9 @@ pub async fn upload(state: &AppState, owner: &actor::Model, up: Upload) -> Resul
     if up.bytes.len() > state.config.media.max_upload_bytes {
         return Err(too_large(state));
     }
-    let alt = clean_alt(up.alt.as_deref())?;
-    let filename = clean_filename(up.filename.as_deref());
     let sniffed = check_type(&up.bytes, up.declared_type.as_deref())?;
+    let alt = clean_alt(up.alt.as_deref(), sniffed.kind)?;
+    let filename = clean_filename(up.filename.as_deref());
     let (bytes, width, height) = if sniffed.kind == media::IMAGE {
         let media_type = sniffed.media_type;
         let bytes = up.bytes;
@@ -510,7 +515,7 @@ pub async fn set_alt(
             "only the member who uploaded a file can change its alt text".into(),
         ));
     }
-    let alt = clean_alt(alt)?;
+    let alt = clean_alt(alt, &m.kind)?;
     if alt.is_none() && m.kind == media::IMAGE && m.post_id.is_some() {
         return Err(Error::Unprocessable(
             "this image is shared in a post and keeps its alt text; send a better description \
@@ -587,6 +592,31 @@ pub async fn serve(state: &AppState, viewer: Option<&actor::Model>, key: &str) -
     })
 }
 
+/// A profile photo is an image by its content; the advice for uploads in general (which
+/// Content-Type to send, the documents accepted) does not apply to it.
+fn check_avatar_type(bytes: &[u8], declared: Option<&str>) -> Result<Sniffed> {
+    let sniffed = match sniff(bytes) {
+        Some(s) if s.kind == media::IMAGE => s,
+        other => {
+            let what = other.map_or_else(
+                || "this file is not one of them".to_owned(),
+                |s| format!("this file is {}", s.media_type),
+            );
+            return Err(Error::UnsupportedMediaType(format!(
+                "a profile photo must be a PNG, JPEG, GIF or WebP image, whatever the \
+                 Content-Type says; {what}"
+            )));
+        }
+    };
+    match declared_type(declared) {
+        Some(d) if d != sniffed.media_type => Err(Error::UnsupportedMediaType(format!(
+            "the photo was sent as {d} but it is {}; send it with Content-Type: {} (or none)",
+            sniffed.media_type, sniffed.media_type
+        ))),
+        _ => Ok(sniffed),
+    }
+}
+
 /// A new profile photo for `member`: centre-cropped to squares of `AVATAR_SIZE` and
 /// `AVATAR_SMALL_SIZE`, stored as `avatar` media. Returns the URL of the large one, for
 /// `actors.icon_url`, and the previous photos, to delete once the profile names the new one.
@@ -599,13 +629,7 @@ pub async fn store_avatar(
     if bytes.len() > state.config.media.max_upload_bytes {
         return Err(too_large(state));
     }
-    let sniffed = check_type(&bytes, declared)?;
-    if sniffed.kind != media::IMAGE {
-        return Err(Error::UnsupportedMediaType(format!(
-            "a profile photo must be a PNG, JPEG, GIF or WebP image, not {}",
-            sniffed.media_type
-        )));
-    }
+    let sniffed = check_avatar_type(&bytes, declared)?;
     let source_type = sniffed.media_type;
     // Photos become JPEG; anything with transparency stays PNG.
     let (media_type, ext, sizes) = off_the_runtime(move || {
@@ -795,8 +819,8 @@ pub async fn prepare(
         }
         out.push(Prepared::File(m));
     }
+    // Positions count from 0, like the JSON path `links[0]` they name.
     for (n, link) in links.iter().enumerate() {
-        let n = n + 1;
         let url = http_url(&link.url).ok_or_else(|| {
             Error::Unprocessable(format!(
                 "links[{n}]: {:?} is not an http or https URL",

@@ -179,7 +179,8 @@ async fn save_and_announce(
 }
 
 /// Queues an `Update` of the member's Person to every remote inbox that knows the member: its
-/// followers, and the communities elsewhere it follows (whose directories list it).
+/// followers, the communities elsewhere it follows (whose directories list it), and the remote
+/// followers of the communities here it has posted in (who show its posts with its profile).
 async fn queue_person_update<C: ConnectionTrait>(
     conn: &C,
     state: &AppState,
@@ -209,6 +210,16 @@ async fn queue_person_update<C: ConnectionTrait>(
                 .map(|a| a.shared_inbox.unwrap_or(a.inbox)),
         );
     }
+    // Instances that know the member only through its posts in a community here (their
+    // members follow the Group, which announced the posts) keep a copy of the profile too.
+    for group_id in communities_posted_in(conn, member.id).await? {
+        inboxes.extend(
+            crate::federation::addressing::remote_follower_inboxes(conn, group_id)
+                .await?
+                .into_iter()
+                .map(|f| f.inbox),
+        );
+    }
     // Communities of one remote instance share its inbox: one delivery each.
     inboxes.sort();
     inboxes.dedup();
@@ -232,6 +243,33 @@ async fn queue_person_update<C: ConnectionTrait>(
     outbox::queue(conn, member.id, &update, Some(&member.ap_id), inboxes).await
 }
 
+/// The local communities in which `author` has posted (or replied).
+async fn communities_posted_in<C: ConnectionTrait>(conn: &C, author_id: i64) -> Result<Vec<i64>> {
+    let posts = sea_orm::sea_query::Query::select()
+        .column(post::Column::Id)
+        .from(post::Entity)
+        .and_where(post::Column::AuthorId.eq(author_id))
+        .to_owned();
+    let ids: Vec<i64> = post_community::Entity::find()
+        .filter(post_community::Column::PostId.in_subquery(posts))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|pc| pc.community_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(actor::Entity::find()
+        .filter(actor::Column::Id.is_in(ids))
+        .filter(actor::Column::Local.eq(true))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect())
+}
+
 /// A member by name: `alice` (here), or `alice@host` (looked up by WebFinger when not known).
 pub async fn resolve_member(ctx: &Ctx, spec: &str) -> Result<actor::Model> {
     let spec = spec.trim().trim_start_matches('@');
@@ -249,18 +287,70 @@ pub async fn resolve_member(ctx: &Ctx, spec: &str) -> Result<actor::Model> {
         None => local(spec).await,
         Some((name, host)) if host == state.config.domain => local(name).await,
         Some((name, host)) => {
-            let found: DbActor = webfinger_resolve_actor(&format!("{name}@{host}"), ctx)
-                .await
-                .map_err(|e| {
-                    Error::NotFound(format!("could not find member {name}@{host}: {e}"))
-                })?;
-            if found.0.kind != crate::federation::actor::PERSON {
+            let found = match cached_remote(state, name, host).await? {
+                Some(cached) => cached,
+                None => {
+                    webfinger_resolve_actor::<AppState, DbActor>(&format!("{name}@{host}"), ctx)
+                        .await
+                        .map_err(|e| {
+                            tracing::info!("webfinger {name}@{host}: {e}");
+                            Error::NotFound(format!("no member {name} at {host}"))
+                        })?
+                        .0
+                }
+            };
+            if found.kind != crate::federation::actor::PERSON {
                 return Err(Error::BadRequest(format!(
                     "{name}@{host} is a {}, not a member",
-                    found.0.kind
+                    found.kind
                 )));
             }
-            Ok(found.0)
+            refreshed(ctx, found).await
+        }
+    }
+}
+
+/// How long a remote member's cached profile is shown before it is read again from its origin
+/// (an `Update` may never reach us, e.g. when we know the member only through a community).
+pub const REMOTE_PROFILE_FRESH: chrono::Duration = chrono::Duration::minutes(10);
+
+/// A remote actor already known here by `name@host`.
+async fn cached_remote(state: &AppState, name: &str, host: &str) -> Result<Option<actor::Model>> {
+    let host = host.to_ascii_lowercase();
+    let origins = [format!("https://{host}"), format!("http://{host}")];
+    Ok(actor::Entity::find()
+        .filter(actor::Column::Local.eq(false))
+        .filter(actor::Column::Name.eq(name))
+        .filter(actor::Column::Origin.is_in(origins))
+        .one(&state.db)
+        .await?)
+}
+
+/// `found`, read again from its origin when the copy is older than [`REMOTE_PROFILE_FRESH`].
+/// A member of a server the policy refuses is not shown; a server that does not answer leaves
+/// the copy shown.
+async fn refreshed(ctx: &Ctx, found: actor::Model) -> Result<actor::Model> {
+    if found.local {
+        return Ok(found);
+    }
+    let url = url::Url::parse(&found.ap_id)
+        .map_err(|e| Error::Internal(format!("stored actor id {}: {e}", found.ap_id)))?;
+    if !ctx.app_data().config.policy().allows(&url) {
+        return Err(Error::Forbidden(
+            crate::federation::policy::Policy::refusal(&url),
+        ));
+    }
+    if Utc::now() - found.last_refreshed_at < REMOTE_PROFILE_FRESH {
+        return Ok(found);
+    }
+    match activitypub_federation::fetch::object_id::ObjectId::<DbActor>::from(url)
+        .dereference_forced(ctx)
+        .await
+    {
+        Ok(fresh) => Ok(fresh.0),
+        Err(e) => {
+            tracing::warn!("refreshing {}: {e}; showing the copy", found.ap_id);
+            Ok(found)
         }
     }
 }
