@@ -202,3 +202,86 @@ async fn an_event_has_the_same_participants_on_every_instance() {
     wait_for_list(&bob, &spec, &only_nora, "falkirk").await;
     wait_for_list(&nora, &spec, &only_nora, "national").await;
 }
+
+/// The counts on an instance whose member was refused follow the origin: the event view is
+/// read again from the origin after its Reject, without anyone opening the participant list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_instance_shows_the_origins_counts() {
+    let (stirling, national) = tokio::join!(
+        Instance::start_with(InstanceOptions::sqlite("stirling")),
+        Instance::start_with(InstanceOptions::postgres_if_available("national")),
+    );
+    for i in [&stirling, &national] {
+        i.create_community("hwb");
+    }
+    let alice = Api::of(&stirling, Some(&stirling.create_member("alice")));
+    let callum = Api::of(&stirling, Some(&stirling.create_member("callum")));
+    let nadia = Api::of(&national, Some(&national.create_member("nadia")));
+    national.link(&stirling);
+    wait_for_links(&nadia, 1).await;
+
+    let created = alice
+        .request(
+            Method::POST,
+            "/api/v1/events",
+            Some(&json!({
+                "title": "One-to-one coaching",
+                "description": "A single place. #hwb",
+                "starts_at": "2030-06-14T16:00",
+                "ends_at": "2030-06-14T17:00",
+                "timezone": "Europe/London",
+                "online_url": "https://meet.example/coaching",
+                "capacity": 1,
+                "communities": ["hwb"],
+            })),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let key = created.body["key"].as_str().expect("key").to_owned();
+    let event_id = created.body["id"].as_str().expect("id").to_owned();
+    let spec = encode(&event_id);
+    let joined = callum
+        .request(Method::POST, &format!("/api/v1/events/{key}/join"), None)
+        .await;
+    assert!(joined.status.is_success(), "callum joins: {}", joined.text);
+    poll(HOPS, "the event on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.status.is_success() && a.body["event"]["starts_at"].is_string()).then_some(())
+    })
+    .await;
+
+    let joined = nadia
+        .request(
+            Method::POST,
+            &format!("/api/v1/events/{spec}/join"),
+            Some(&json!({})),
+        )
+        .await;
+    assert!(joined.status.is_success(), "nadia joins: {}", joined.text);
+    poll(HOPS, "nadia's Join rejected on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.body["participation"]["state"] == "rejected").then_some(())
+    })
+    .await;
+    let found = federation_tests::try_poll(HOPS, || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.body["event"]["participant_count"] == 1 && a.body["event"]["remaining_places"] == 0)
+            .then_some(())
+    })
+    .await;
+    if found.is_none() {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        panic!(
+            "national's counts never followed stirling's: {}",
+            a.body["event"]
+        );
+    }
+}

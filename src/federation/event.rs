@@ -331,6 +331,7 @@ pub async fn store_remote(
     }
     txn.commit().await?;
     participations::mark_stale(&state.db, post.id).await?;
+    participations::refresh_later(data, post.clone());
     Ok(())
 }
 

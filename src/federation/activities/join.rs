@@ -143,5 +143,6 @@ pub async fn answered(
         active.update(&state.db).await?;
     }
     participations::mark_stale(&state.db, target.id).await?;
+    participations::refresh_later(inbound.data, target);
     Ok(true)
 }
