@@ -906,3 +906,48 @@ async fn a_cancelled_event_takes_no_participants() {
     let doc = i.get_as(&format!("/p/{k}"), AP_JSON).await;
     assert_eq!(doc.json["ical:status"], "CANCELLED");
 }
+
+/// The companion poll follows its event: moving the event rewrites the poll's text and its
+/// `endTime`; cancelling it closes the poll and says so.
+#[tokio::test]
+async fn the_companion_poll_follows_a_moved_or_cancelled_event() {
+    let i = Instance::start("ev-poll-follows").await;
+    i.community("hwb", None).await;
+    let ana = i.member("ana", "Ana").await;
+    let created = create_event(&i, &ana, event_body("Outdoor maths")).await;
+    let k = key(&created);
+    let poll_id = created["event"]["rsvp_poll"]
+        .as_str()
+        .expect("a poll")
+        .to_owned();
+    let path = poll_id.strip_prefix(&i.origin).expect("a local poll");
+    let doc = i.get_as(path, AP_JSON).await;
+    let text = doc.json["content"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("Tuesday 5 March 2030, 16:00"), "{}", doc.text);
+
+    i.patch(
+        &format!("/api/v1/events/{k}"),
+        Some(&ana),
+        &json!({"starts_at": "2030-03-08T10:00", "ends_at": "2030-03-08T12:00"}),
+    )
+    .await
+    .expect(StatusCode::OK, "move the event");
+    let doc = i.get_as(path, AP_JSON).await;
+    let text = doc.json["content"].as_str().unwrap_or_default();
+    assert!(text.contains("Friday 8 March 2030, 10:00"), "{}", doc.text);
+    assert!(!text.contains("5 March"), "{}", doc.text);
+    assert_eq!(doc.json["endTime"], "2030-03-08T10:00:00+00:00");
+    assert!(doc.json.get("closed").is_none(), "{}", doc.text);
+
+    i.patch(
+        &format!("/api/v1/events/{k}"),
+        Some(&ana),
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK, "cancel the event");
+    let doc = i.get_as(path, AP_JSON).await;
+    let text = doc.json["content"].as_str().unwrap_or_default();
+    assert!(text.contains("cancelled"), "{}", doc.text);
+    assert!(doc.json["closed"].is_string(), "{}", doc.text);
+}

@@ -58,7 +58,7 @@ pub async fn add_to_note<C: ConnectionTrait>(
 ) -> Result<(), Error> {
     if post.kind == "Question" && post.local {
         if let Some(e) = event_of_poll(conn, post.id).await? {
-            add_poll(conn, &e, note).await?;
+            add_poll(conn, &e, post, note).await?;
         }
         return Ok(());
     }
@@ -128,6 +128,7 @@ pub async fn add_to_note<C: ConnectionTrait>(
 async fn add_poll<C: ConnectionTrait>(
     conn: &C,
     e: &event::Model,
+    poll: &post::Model,
     note: &mut NoteJson,
 ) -> Result<(), Error> {
     let going = participations::accepted_count(conn, e.post_id).await?;
@@ -143,7 +144,11 @@ async fn add_poll<C: ConnectionTrait>(
         .insert("endTime".into(), j!(e.starts_at.to_rfc3339()));
     note.extra
         .insert("votersCount".into(), j!(going + not_going));
-    if Utc::now() >= e.starts_at {
+    if e.status == event::CANCELLED {
+        // Closed when it was cancelled: the poll's last edit, which said so.
+        let at = poll.updated.unwrap_or_else(Utc::now).min(e.starts_at);
+        note.extra.insert("closed".into(), j!(at.to_rfc3339()));
+    } else if Utc::now() >= e.starts_at {
         note.extra
             .insert("closed".into(), j!(e.starts_at.to_rfc3339()));
     }
