@@ -925,6 +925,7 @@ pub async fn add_task(ctx: &Ctx, m: &actor::Model, spec: &str, text: &str) -> Re
     }
     .insert(&state.db)
     .await?;
+    send_checklist(state, &p).await?;
     Ok(json!({"id": t.id, "text": t.text, "done": false}))
 }
 
@@ -949,6 +950,16 @@ pub async fn remove_task(ctx: &Ctx, m: &actor::Model, spec: &str, task_id: i64) 
         .await?;
     t.delete(&txn).await?;
     txn.commit().await?;
+    send_checklist(state, &p).await?;
+    Ok(())
+}
+
+/// The checklist travels in the event (`cairn:tasks`): an `Update` where the event went.
+async fn send_checklist(state: &AppState, p: &post::Model) -> Result<()> {
+    let txn = state.db.begin().await?;
+    participations::announce_participants(&txn, state, p).await?;
+    txn.commit().await?;
+    state.delivery_wakeup.notify_one();
     Ok(())
 }
 
