@@ -192,6 +192,21 @@ impl Schedule {
     }
 }
 
+/// Events are for dates to come: one that would already be over is a mistake (a year, a day
+/// or a time zone), and its poll would be closed before anyone saw it.
+fn not_over(s: &Schedule) -> Result<()> {
+    if s.ends_at <= Utc::now() {
+        let tz: Tz = s.timezone.parse().unwrap_or(Tz::UTC);
+        return Err(Error::Unprocessable(format!(
+            "the event would already be over (it ends {} in {}): check the year, the date, the \
+             time and the timezone of starts_at and ends_at",
+            s.ends_at.with_timezone(&tz).format("%-d %B %Y, %H:%M"),
+            s.timezone
+        )));
+    }
+    Ok(())
+}
+
 fn schedule_of(input: &NewEvent) -> Result<Schedule> {
     let tz = parse_timezone(&input.timezone)?;
     let s = Schedule {
@@ -270,6 +285,7 @@ async fn write_organisers<C: ConnectionTrait>(conn: &C, post_id: i64, ids: &[i64
 /// Creates an event post; a public one also gets its companion poll.
 pub async fn create(state: &AppState, author: &actor::Model, input: NewEvent) -> Result<PostView> {
     let schedule = schedule_of(&input)?;
+    not_over(&schedule)?;
     let tasks = check_tasks(&input.tasks)?;
     let mut organisers = vec![author.id];
     organisers.extend(organiser_ids(state, &input.organisers).await?);
@@ -501,6 +517,11 @@ pub async fn update(ctx: &Ctx, m: &actor::Model, spec: &str, edit: EventEdit) ->
         },
     };
     schedule.check()?;
+    // An event that has happened can still be edited (its notes, its organisers) as long as
+    // its times are left as they were.
+    if schedule.ends_at != e.ends_at {
+        not_over(&schedule)?;
+    }
     let status = match edit.status.as_deref().map(str::trim) {
         None => e.status.clone(),
         Some(s @ (event::SCHEDULED | event::CANCELLED)) => s.to_owned(),
