@@ -284,6 +284,47 @@ async fn a_refused_instance_shows_the_origins_counts() {
             a.body["event"]
         );
     }
+
+    // The companion poll is filed as an event on national too, as on stirling.
+    let poll_id = created.body["event"]["rsvp_poll"]
+        .as_str()
+        .expect("a poll")
+        .to_owned();
+    let mut wanted = vec![event_id.clone(), poll_id.clone()];
+    wanted.sort();
+    let listed = |api: &Api| {
+        let api = api.clone();
+        async move {
+            let a = api
+                .request(
+                    Method::GET,
+                    "/api/v1/communities/hwb/posts?kind=event",
+                    None,
+                )
+                .await;
+            let mut ids: Vec<String> = a.body["items"]
+                .as_array()
+                .map(|i| {
+                    i.iter()
+                        .filter_map(|p| p["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(listed(&alice).await, wanted, "stirling's events");
+    let found = federation_tests::try_poll(HOPS, || async {
+        (listed(&nadia).await == wanted).then_some(())
+    })
+    .await;
+    if found.is_none() {
+        let a = nadia
+            .request(Method::GET, "/api/v1/communities/hwb/posts", None)
+            .await;
+        panic!("national files the poll elsewhere: {}", a.text);
+    }
 }
 
 /// The pre-event checklist travels with the event (`cairn:tasks`): national's copy lists the

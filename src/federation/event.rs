@@ -294,7 +294,13 @@ pub async fn store_remote(
     json: &NoteJson,
     post: &post::Model,
 ) -> Result<(), Error> {
-    if post.local || json.kind_str() != "Event" {
+    if post.local {
+        return Ok(());
+    }
+    if json.kind_str() == "Question" {
+        return link_remote_poll(data, json, post).await;
+    }
+    if json.kind_str() != "Event" {
         return Ok(());
     }
     let Some(remote) = read_remote(json) else {
@@ -360,9 +366,74 @@ pub async fn store_remote(
         }
     }
     sync_tasks(&txn, post.id, &remote.tasks).await?;
+    // The companion poll, when it is here already, is the event's too (filed as `event`).
+    let poll_ap_id = extra_str(json, "cairn:rsvpPoll").filter(|id| same_host(id, &post.ap_id));
+    if let Some(poll_ap_id) = poll_ap_id {
+        let poll = post::Entity::find()
+            .filter(post::Column::ApId.eq(poll_ap_id))
+            .filter(post::Column::Kind.eq("Question"))
+            .one(&txn)
+            .await?;
+        if let Some(poll) = poll {
+            set_poll(&txn, post.id, poll.id).await?;
+            if poll.category != post::EVENT {
+                let mut active: post::ActiveModel = poll.into();
+                active.category = Set(post::EVENT.into());
+                active.update(&txn).await?;
+            }
+        }
+    }
     txn.commit().await?;
     participations::mark_stale(&state.db, post.id).await?;
     participations::refresh_later(data, post.clone());
+    Ok(())
+}
+
+fn extra_str<'a>(json: &'a NoteJson, key: &str) -> Option<&'a str> {
+    json.extra.get(key).and_then(Value::as_str)
+}
+
+/// Whether two ids are on one server: an event and its poll come from the same origin.
+fn same_host(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+async fn set_poll<C: ConnectionTrait>(conn: &C, event_id: i64, poll_id: i64) -> Result<(), Error> {
+    event::Entity::update_many()
+        .col_expr(
+            event::Column::PollPostId,
+            sea_orm::sea_query::Expr::value(poll_id),
+        )
+        .filter(event::Column::PostId.eq(event_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A remote `Question` that says it is an event's RSVP poll (`cairn:rsvpFor`) is linked to
+/// that event when it is here, so that it is filed as `event` as on its origin.
+async fn link_remote_poll(
+    data: &Data<AppState>,
+    json: &NoteJson,
+    poll: &post::Model,
+) -> Result<(), Error> {
+    let Some(event_ap_id) =
+        extra_str(json, "cairn:rsvpFor").filter(|id| same_host(id, &poll.ap_id))
+    else {
+        return Ok(());
+    };
+    let db = &data.app_data().db;
+    let found = post::Entity::find()
+        .filter(post::Column::ApId.eq(event_ap_id))
+        .filter(post::Column::Local.eq(false))
+        .one(db)
+        .await?;
+    if let Some(ev) = found {
+        set_poll(db, ev.id, poll.id).await?;
+    }
     Ok(())
 }
 
