@@ -382,6 +382,71 @@ async fn participants_are_paged_and_searchable_and_tasks_are_ticked() {
     reply.client_error(StatusCode::NOT_FOUND, "unknown task");
 }
 
+/// Moves event `ev` to 10 January 2020 in the database, as if it had happened.
+async fn backdate(i: &Instance, ev: &Value) {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let p = cairn::store::post::Entity::find()
+        .filter(cairn::store::post::Column::Key.eq(key(ev)))
+        .one(&i.state.db)
+        .await
+        .expect("read the post")
+        .expect("the post");
+    let row = cairn::store::event::Entity::find_by_id(p.id)
+        .one(&i.state.db)
+        .await
+        .expect("read the event")
+        .expect("the event");
+    let mut row: cairn::store::event::ActiveModel = row.into();
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&chrono::Utc)
+    };
+    row.starts_at = Set(at("2020-01-10T10:00:00Z"));
+    row.ends_at = Set(at("2020-01-10T11:00:00Z"));
+    row.update(&i.state.db).await.expect("backdate");
+}
+
+/// An event that would already be over is refused; one that has happened can still be edited
+/// while its times stay.
+#[tokio::test]
+async fn an_event_in_the_past_is_refused_but_a_past_event_stays_editable() {
+    let i = Instance::start("ev-past").await;
+    i.community("hwb", None).await;
+    let ana = i.member("ana", "Ana").await;
+    let mut body = event_body("Last term");
+    body["starts_at"] = json!("2020-01-10T10:00");
+    body["ends_at"] = json!("2020-01-10T11:00");
+    let reply = i.post("/api/v1/events", Some(&ana), &body).await;
+    let message = reply.client_error(StatusCode::UNPROCESSABLE_ENTITY, "an event in 2020");
+    assert!(message.contains("already be over"), "{message}");
+    let listed = i
+        .get("/api/v1/communities/hwb/events?past=true", None)
+        .await;
+    assert!(support::items(&listed.json).is_empty(), "{}", listed.text);
+
+    let ev = create_event(&i, &ana, event_body("Happened")).await;
+    let k = key(&ev);
+    let reply = i
+        .patch(
+            &format!("/api/v1/events/{k}"),
+            Some(&ana),
+            &json!({"starts_at": "2020-01-10T10:00", "ends_at": "2020-01-10T11:00"}),
+        )
+        .await;
+    reply.client_error(StatusCode::UNPROCESSABLE_ENTITY, "moved into the past");
+    backdate(&i, &ev).await;
+    let reply = i
+        .patch(
+            &format!("/api/v1/events/{k}"),
+            Some(&ana),
+            &json!({"description": "Notes from the day. #hwb"}),
+        )
+        .await;
+    reply.expect(StatusCode::OK, "edit a past event, times kept");
+    assert_eq!(reply.json["event"]["ends_at"], "2020-01-10T11:00:00Z");
+}
+
 #[tokio::test]
 async fn a_community_lists_its_upcoming_events_as_each_reader_may_see_them() {
     let i = Instance::start("ev-upcoming").await;
@@ -392,10 +457,9 @@ async fn a_community_lists_its_upcoming_events_as_each_reader_may_see_them() {
     later["ends_at"] = json!("2031-01-10T11:00");
     create_event(&i, &ana, later).await;
     create_event(&i, &ana, event_body("Sooner")).await;
-    let mut past = event_body("Past");
-    past["starts_at"] = json!("2020-01-10T10:00");
-    past["ends_at"] = json!("2020-01-10T11:00");
-    create_event(&i, &ana, past).await;
+    // An event is created for dates to come; one that has happened is made by moving its row.
+    let past = create_event(&i, &ana, event_body("Past")).await;
+    backdate(&i, &past).await;
     let mut staff = event_body("Staff only");
     staff["visibility"] = json!("authority");
     create_event(&i, &ana, staff).await;
@@ -905,4 +969,49 @@ async fn a_cancelled_event_takes_no_participants() {
     assert!(participant_names(&i, &k, "").await.is_empty());
     let doc = i.get_as(&format!("/p/{k}"), AP_JSON).await;
     assert_eq!(doc.json["ical:status"], "CANCELLED");
+}
+
+/// The companion poll follows its event: moving the event rewrites the poll's text and its
+/// `endTime`; cancelling it closes the poll and says so.
+#[tokio::test]
+async fn the_companion_poll_follows_a_moved_or_cancelled_event() {
+    let i = Instance::start("ev-poll-follows").await;
+    i.community("hwb", None).await;
+    let ana = i.member("ana", "Ana").await;
+    let created = create_event(&i, &ana, event_body("Outdoor maths")).await;
+    let k = key(&created);
+    let poll_id = created["event"]["rsvp_poll"]
+        .as_str()
+        .expect("a poll")
+        .to_owned();
+    let path = poll_id.strip_prefix(&i.origin).expect("a local poll");
+    let doc = i.get_as(path, AP_JSON).await;
+    let text = doc.json["content"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("Tuesday 5 March 2030, 16:00"), "{}", doc.text);
+
+    i.patch(
+        &format!("/api/v1/events/{k}"),
+        Some(&ana),
+        &json!({"starts_at": "2030-03-08T10:00", "ends_at": "2030-03-08T12:00"}),
+    )
+    .await
+    .expect(StatusCode::OK, "move the event");
+    let doc = i.get_as(path, AP_JSON).await;
+    let text = doc.json["content"].as_str().unwrap_or_default();
+    assert!(text.contains("Friday 8 March 2030, 10:00"), "{}", doc.text);
+    assert!(!text.contains("5 March"), "{}", doc.text);
+    assert_eq!(doc.json["endTime"], "2030-03-08T10:00:00+00:00");
+    assert!(doc.json.get("closed").is_none(), "{}", doc.text);
+
+    i.patch(
+        &format!("/api/v1/events/{k}"),
+        Some(&ana),
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK, "cancel the event");
+    let doc = i.get_as(path, AP_JSON).await;
+    let text = doc.json["content"].as_str().unwrap_or_default();
+    assert!(text.contains("cancelled"), "{}", doc.text);
+    assert!(doc.json["closed"].is_string(), "{}", doc.text);
 }

@@ -202,3 +202,229 @@ async fn an_event_has_the_same_participants_on_every_instance() {
     wait_for_list(&bob, &spec, &only_nora, "falkirk").await;
     wait_for_list(&nora, &spec, &only_nora, "national").await;
 }
+
+/// The counts on an instance whose member was refused follow the origin: the event view is
+/// read again from the origin after its Reject, without anyone opening the participant list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_instance_shows_the_origins_counts() {
+    let (stirling, national) = tokio::join!(
+        Instance::start_with(InstanceOptions::sqlite("stirling")),
+        Instance::start_with(InstanceOptions::postgres_if_available("national")),
+    );
+    for i in [&stirling, &national] {
+        i.create_community("hwb");
+    }
+    let alice = Api::of(&stirling, Some(&stirling.create_member("alice")));
+    let callum = Api::of(&stirling, Some(&stirling.create_member("callum")));
+    let nadia = Api::of(&national, Some(&national.create_member("nadia")));
+    national.link(&stirling);
+    wait_for_links(&nadia, 1).await;
+
+    let created = alice
+        .request(
+            Method::POST,
+            "/api/v1/events",
+            Some(&json!({
+                "title": "One-to-one coaching",
+                "description": "A single place. #hwb",
+                "starts_at": "2030-06-14T16:00",
+                "ends_at": "2030-06-14T17:00",
+                "timezone": "Europe/London",
+                "online_url": "https://meet.example/coaching",
+                "capacity": 1,
+                "communities": ["hwb"],
+            })),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let key = created.body["key"].as_str().expect("key").to_owned();
+    let event_id = created.body["id"].as_str().expect("id").to_owned();
+    let spec = encode(&event_id);
+    let joined = callum
+        .request(Method::POST, &format!("/api/v1/events/{key}/join"), None)
+        .await;
+    assert!(joined.status.is_success(), "callum joins: {}", joined.text);
+    poll(HOPS, "the event on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.status.is_success() && a.body["event"]["starts_at"].is_string()).then_some(())
+    })
+    .await;
+
+    let joined = nadia
+        .request(
+            Method::POST,
+            &format!("/api/v1/events/{spec}/join"),
+            Some(&json!({})),
+        )
+        .await;
+    assert!(joined.status.is_success(), "nadia joins: {}", joined.text);
+    poll(HOPS, "nadia's Join rejected on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.body["participation"]["state"] == "rejected").then_some(())
+    })
+    .await;
+    let found = federation_tests::try_poll(HOPS, || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.body["event"]["participant_count"] == 1 && a.body["event"]["remaining_places"] == 0)
+            .then_some(())
+    })
+    .await;
+    if found.is_none() {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        panic!(
+            "national's counts never followed stirling's: {}",
+            a.body["event"]
+        );
+    }
+
+    // The companion poll is filed as an event on national too, as on stirling.
+    let poll_id = created.body["event"]["rsvp_poll"]
+        .as_str()
+        .expect("a poll")
+        .to_owned();
+    let mut wanted = vec![event_id.clone(), poll_id.clone()];
+    wanted.sort();
+    let listed = |api: &Api| {
+        let api = api.clone();
+        async move {
+            let a = api
+                .request(
+                    Method::GET,
+                    "/api/v1/communities/hwb/posts?kind=event",
+                    None,
+                )
+                .await;
+            let mut ids: Vec<String> = a.body["items"]
+                .as_array()
+                .map(|i| {
+                    i.iter()
+                        .filter_map(|p| p["id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(listed(&alice).await, wanted, "stirling's events");
+    let found = federation_tests::try_poll(HOPS, || async {
+        (listed(&nadia).await == wanted).then_some(())
+    })
+    .await;
+    if found.is_none() {
+        let a = nadia
+            .request(Method::GET, "/api/v1/communities/hwb/posts", None)
+            .await;
+        panic!("national files the poll elsewhere: {}", a.text);
+    }
+}
+
+/// The pre-event checklist travels with the event (`cairn:tasks`): national's copy lists the
+/// tasks, a task added at the origin arrives with its Update, and a national member who joined
+/// ticks them on national.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_checklist_reaches_other_instances_and_is_ticked_there() {
+    let (stirling, national) = tokio::join!(
+        Instance::start_with(InstanceOptions::sqlite("stirling")),
+        Instance::start_with(InstanceOptions::postgres_if_available("national")),
+    );
+    for i in [&stirling, &national] {
+        i.create_community("hwb");
+    }
+    let alice = Api::of(&stirling, Some(&stirling.create_member("alice")));
+    let nadia = Api::of(&national, Some(&national.create_member("nadia")));
+    national.link(&stirling);
+    wait_for_links(&nadia, 1).await;
+
+    let created = alice
+        .request(
+            Method::POST,
+            "/api/v1/events",
+            Some(&json!({
+                "title": "Reading group",
+                "description": "Termly reading group. #hwb",
+                "starts_at": "2030-09-14T16:00",
+                "ends_at": "2030-09-14T17:00",
+                "timezone": "Europe/London",
+                "online_url": "https://meet.example/reading",
+                "communities": ["hwb"],
+                "tasks": ["Read chapter 1", "Bring a question"],
+            })),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let key = created.body["key"].as_str().expect("key").to_owned();
+    let spec = encode(created.body["id"].as_str().expect("id"));
+    let task_texts = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t["text"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, _) = poll(HOPS, "the checklist on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (task_texts(&a.body["event"]["tasks"]) == ["Read chapter 1", "Bring a question"])
+            .then_some(())
+    })
+    .await;
+
+    let added = alice
+        .request(
+            Method::POST,
+            &format!("/api/v1/events/{key}/tasks"),
+            Some(&json!({"text": "Post your notes"})),
+        )
+        .await;
+    assert_eq!(added.status.as_u16(), 201, "{}", added.text);
+    let (tasks, _) = poll(HOPS, "the added task on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}/tasks"), None)
+            .await;
+        let items = a.body["items"].clone();
+        (task_texts(&items).len() == 3).then_some(items)
+    })
+    .await;
+    let first = tasks[0]["id"].as_i64().expect("a task id");
+
+    let joined = nadia
+        .request(
+            Method::POST,
+            &format!("/api/v1/events/{spec}/join"),
+            Some(&json!({})),
+        )
+        .await;
+    assert!(joined.status.is_success(), "nadia joins: {}", joined.text);
+    poll(HOPS, "nadia's Join accepted on national", || async {
+        let a = nadia
+            .request(Method::GET, &format!("/api/v1/events/{spec}"), None)
+            .await;
+        (a.body["participation"]["state"] == "accepted").then_some(())
+    })
+    .await;
+    let ticked = nadia
+        .request(
+            Method::PUT,
+            &format!("/api/v1/events/{spec}/tasks/{first}/done"),
+            Some(&json!({})),
+        )
+        .await;
+    assert!(ticked.status.is_success(), "nadia ticks: {}", ticked.text);
+    let mine = nadia
+        .request(Method::GET, &format!("/api/v1/events/{spec}/tasks"), None)
+        .await;
+    assert_eq!(mine.body["items"][0]["done"], true, "{}", mine.text);
+    assert_eq!(mine.body["items"][1]["done"], false, "{}", mine.text);
+}

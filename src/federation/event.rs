@@ -6,12 +6,13 @@ use crate::{
     error::Error,
     services::participations,
     state::AppState,
-    store::{actor, event, event_organiser, participation, post},
+    store::{actor, event, event_organiser, event_task, event_task_tick, participation, post},
 };
 use activitypub_federation::config::Data;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::{json as j, Value};
 
@@ -24,6 +25,7 @@ pub const DECLINED: &str = "declined";
 pub const ONLINE_LINK_NAME: &str = "Online meeting";
 /// Longest place name or address kept from a remote event.
 const MAX_PLACE_CHARS: usize = 500;
+use crate::services::events::{MAX_TASKS, MAX_TASK_CHARS};
 
 /// The event a companion poll belongs to.
 pub async fn event_of_poll<C: ConnectionTrait>(
@@ -58,7 +60,7 @@ pub async fn add_to_note<C: ConnectionTrait>(
 ) -> Result<(), Error> {
     if post.kind == "Question" && post.local {
         if let Some(e) = event_of_poll(conn, post.id).await? {
-            add_poll(conn, &e, note).await?;
+            add_poll(conn, &e, post, note).await?;
         }
         return Ok(());
     }
@@ -114,6 +116,18 @@ pub async fn add_to_note<C: ConnectionTrait>(
             "CONFIRMED"
         }),
     );
+    // The pre-event checklist: Cairn's own term, each task with an id stable across edits, so
+    // that other Cairn instances can offer it to their members (ticks stay where they are made).
+    let tasks: Vec<Value> = event_task::Entity::find()
+        .filter(event_task::Column::EventPostId.eq(post.id))
+        .order_by_asc(event_task::Column::Position)
+        .order_by_asc(event_task::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| j!({"id": format!("{}#task-{}", post.ap_id, t.id), "name": t.text}))
+        .collect();
+    extra.insert("cairn:tasks".into(), j!(tasks));
     if let Some(poll_id) = e.poll_post_id {
         if let Some(poll) = post::Entity::find_by_id(poll_id).one(conn).await? {
             // Compact IRI in Cairn's namespace: other Cairn instances and people reading the
@@ -128,6 +142,7 @@ pub async fn add_to_note<C: ConnectionTrait>(
 async fn add_poll<C: ConnectionTrait>(
     conn: &C,
     e: &event::Model,
+    poll: &post::Model,
     note: &mut NoteJson,
 ) -> Result<(), Error> {
     let going = participations::accepted_count(conn, e.post_id).await?;
@@ -143,7 +158,11 @@ async fn add_poll<C: ConnectionTrait>(
         .insert("endTime".into(), j!(e.starts_at.to_rfc3339()));
     note.extra
         .insert("votersCount".into(), j!(going + not_going));
-    if Utc::now() >= e.starts_at {
+    if e.status == event::CANCELLED {
+        // Closed when it was cancelled: the poll's last edit, which said so.
+        let at = poll.updated.unwrap_or_else(Utc::now).min(e.starts_at);
+        note.extra.insert("closed".into(), j!(at.to_rfc3339()));
+    } else if Utc::now() >= e.starts_at {
         note.extra
             .insert("closed".into(), j!(e.starts_at.to_rfc3339()));
     }
@@ -164,6 +183,8 @@ pub struct RemoteEvent {
     pub online_url: Option<String>,
     pub capacity: Option<i32>,
     pub cancelled: bool,
+    /// The origin's pre-event checklist (`cairn:tasks`), as plain text.
+    pub tasks: Vec<String>,
 }
 
 fn rfc3339(v: Option<&Value>) -> Option<DateTime<Utc>> {
@@ -245,7 +266,16 @@ pub fn read_remote(note: &NoteJson) -> Option<RemoteEvent> {
         .or_else(|| extra.get("status"))
         .and_then(Value::as_str)
         .is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED"));
+    let tasks = json::items(extra.get("cairn:tasks"))
+        .into_iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .map(|t| sanitize::plain(t).trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.chars().take(MAX_TASK_CHARS).collect())
+        .take(MAX_TASKS)
+        .collect();
     Some(RemoteEvent {
+        tasks,
         starts_at,
         ends_at,
         timezone,
@@ -264,7 +294,13 @@ pub async fn store_remote(
     json: &NoteJson,
     post: &post::Model,
 ) -> Result<(), Error> {
-    if post.local || json.kind_str() != "Event" {
+    if post.local {
+        return Ok(());
+    }
+    if json.kind_str() == "Question" {
+        return link_remote_poll(data, json, post).await;
+    }
+    if json.kind_str() != "Event" {
         return Ok(());
     }
     let Some(remote) = read_remote(json) else {
@@ -329,8 +365,123 @@ pub async fn store_remote(
             .await?;
         }
     }
+    sync_tasks(&txn, post.id, &remote.tasks).await?;
+    // The companion poll, when it is here already, is the event's too (filed as `event`).
+    let poll_ap_id = extra_str(json, "cairn:rsvpPoll").filter(|id| same_host(id, &post.ap_id));
+    if let Some(poll_ap_id) = poll_ap_id {
+        let poll = post::Entity::find()
+            .filter(post::Column::ApId.eq(poll_ap_id))
+            .filter(post::Column::Kind.eq("Question"))
+            .one(&txn)
+            .await?;
+        if let Some(poll) = poll {
+            set_poll(&txn, post.id, poll.id).await?;
+            if poll.category != post::EVENT {
+                let mut active: post::ActiveModel = poll.into();
+                active.category = Set(post::EVENT.into());
+                active.update(&txn).await?;
+            }
+        }
+    }
     txn.commit().await?;
     participations::mark_stale(&state.db, post.id).await?;
+    participations::refresh_later(data, post.clone());
+    Ok(())
+}
+
+fn extra_str<'a>(json: &'a NoteJson, key: &str) -> Option<&'a str> {
+    json.extra.get(key).and_then(Value::as_str)
+}
+
+/// Whether two ids are on one server: an event and its poll come from the same origin.
+fn same_host(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+async fn set_poll<C: ConnectionTrait>(conn: &C, event_id: i64, poll_id: i64) -> Result<(), Error> {
+    event::Entity::update_many()
+        .col_expr(
+            event::Column::PollPostId,
+            sea_orm::sea_query::Expr::value(poll_id),
+        )
+        .filter(event::Column::PostId.eq(event_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A remote `Question` that says it is an event's RSVP poll (`cairn:rsvpFor`) is linked to
+/// that event when it is here, so that it is filed as `event` as on its origin.
+async fn link_remote_poll(
+    data: &Data<AppState>,
+    json: &NoteJson,
+    poll: &post::Model,
+) -> Result<(), Error> {
+    let Some(event_ap_id) =
+        extra_str(json, "cairn:rsvpFor").filter(|id| same_host(id, &poll.ap_id))
+    else {
+        return Ok(());
+    };
+    let db = &data.app_data().db;
+    let found = post::Entity::find()
+        .filter(post::Column::ApId.eq(event_ap_id))
+        .filter(post::Column::Local.eq(false))
+        .one(db)
+        .await?;
+    if let Some(ev) = found {
+        set_poll(db, ev.id, poll.id).await?;
+    }
+    Ok(())
+}
+
+/// Makes a remote event's checklist the origin's. A task whose text is unchanged keeps its row,
+/// so the ticks members made here survive the origin's Updates.
+async fn sync_tasks<C: ConnectionTrait>(
+    conn: &C,
+    post_id: i64,
+    tasks: &[String],
+) -> Result<(), Error> {
+    let existing = event_task::Entity::find()
+        .filter(event_task::Column::EventPostId.eq(post_id))
+        .all(conn)
+        .await?;
+    let mut kept = Vec::new();
+    for row in existing {
+        if tasks.contains(&row.text) && !kept.iter().any(|k: &event_task::Model| k.text == row.text)
+        {
+            kept.push(row);
+        } else {
+            event_task_tick::Entity::delete_many()
+                .filter(event_task_tick::Column::TaskId.eq(row.id))
+                .exec(conn)
+                .await?;
+            row.delete(conn).await?;
+        }
+    }
+    for (i, text) in tasks.iter().enumerate() {
+        let position = i32::try_from(i).unwrap_or(i32::MAX);
+        match kept.iter().find(|k| &k.text == text) {
+            Some(k) if k.position == position => {}
+            Some(k) => {
+                let mut active: event_task::ActiveModel = k.clone().into();
+                active.position = Set(position);
+                active.update(conn).await?;
+            }
+            None => {
+                event_task::ActiveModel {
+                    event_post_id: Set(post_id),
+                    position: Set(position),
+                    text: Set(text.clone()),
+                    ..Default::default()
+                }
+                .insert(conn)
+                .await?;
+            }
+        }
+    }
     Ok(())
 }
 

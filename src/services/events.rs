@@ -192,6 +192,21 @@ impl Schedule {
     }
 }
 
+/// Events are for dates to come: one that would already be over is a mistake (a year, a day
+/// or a time zone), and its poll would be closed before anyone saw it.
+fn not_over(s: &Schedule) -> Result<()> {
+    if s.ends_at <= Utc::now() {
+        let tz: Tz = s.timezone.parse().unwrap_or(Tz::UTC);
+        return Err(Error::Unprocessable(format!(
+            "the event would already be over (it ends {} in {}): check the year, the date, the \
+             time and the timezone of starts_at and ends_at",
+            s.ends_at.with_timezone(&tz).format("%-d %B %Y, %H:%M"),
+            s.timezone
+        )));
+    }
+    Ok(())
+}
+
 fn schedule_of(input: &NewEvent) -> Result<Schedule> {
     let tz = parse_timezone(&input.timezone)?;
     let s = Schedule {
@@ -270,6 +285,7 @@ async fn write_organisers<C: ConnectionTrait>(conn: &C, post_id: i64, ids: &[i64
 /// Creates an event post; a public one also gets its companion poll.
 pub async fn create(state: &AppState, author: &actor::Model, input: NewEvent) -> Result<PostView> {
     let schedule = schedule_of(&input)?;
+    not_over(&schedule)?;
     let tasks = check_tasks(&input.tasks)?;
     let mut organisers = vec![author.id];
     organisers.extend(organiser_ids(state, &input.organisers).await?);
@@ -341,6 +357,23 @@ pub async fn create(state: &AppState, author: &actor::Model, input: NewEvent) ->
     views::post_view(state, &p).await
 }
 
+/// What the companion poll says: the event's title and local start, or that it is cancelled.
+fn poll_text(title: &str, schedule: &Schedule, cancelled: bool, event_id: &str) -> String {
+    let tz: Tz = schedule.timezone.parse().unwrap_or(Tz::UTC);
+    let when = schedule
+        .starts_at
+        .with_timezone(&tz)
+        .format("%A %-d %B %Y, %H:%M %Z");
+    if cancelled {
+        return format!("\"{title}\" ({when}) is cancelled: voting is closed. Details: {event_id}");
+    }
+    format!(
+        "Are you coming to \"{title}\" ({when})? Vote \"{}\" or \"{}\" to sign up; details: {event_id}",
+        wire::GOING,
+        wire::NOT_GOING,
+    )
+}
+
 /// The `Question` Mastodon users answer to RSVP; the event then names it (an `Update`).
 async fn create_poll(
     state: &AppState,
@@ -350,17 +383,7 @@ async fn create_poll(
     schedule: &Schedule,
     communities: Vec<String>,
 ) -> Result<()> {
-    let tz: Tz = schedule.timezone.parse().unwrap_or(Tz::UTC);
-    let when = schedule
-        .starts_at
-        .with_timezone(&tz)
-        .format("%A %-d %B %Y, %H:%M %Z");
-    let content = format!(
-        "Are you coming to \"{title}\" ({when})? Vote \"{}\" or \"{}\" to sign up; details: {}",
-        wire::GOING,
-        wire::NOT_GOING,
-        event_view.id
-    );
+    let content = poll_text(title, schedule, false, &event_view.id);
     let event_id = event_view.id.clone();
     let after_insert: posts::AfterInsert = Box::new(move |txn, saved| {
         async move {
@@ -494,6 +517,11 @@ pub async fn update(ctx: &Ctx, m: &actor::Model, spec: &str, edit: EventEdit) ->
         },
     };
     schedule.check()?;
+    // An event that has happened can still be edited (its notes, its organisers) as long as
+    // its times are left as they were.
+    if schedule.ends_at != e.ends_at {
+        not_over(&schedule)?;
+    }
     let status = match edit.status.as_deref().map(str::trim) {
         None => e.status.clone(),
         Some(s @ (event::SCHEDULED | event::CANCELLED)) => s.to_owned(),
@@ -527,6 +555,11 @@ pub async fn update(ctx: &Ctx, m: &actor::Model, spec: &str, edit: EventEdit) ->
         }
     }
     let text_changed = edit.title.is_some() || edit.description.is_some();
+    let poll_changed = edit.title.is_some()
+        || schedule.starts_at != e.starts_at
+        || schedule.timezone != e.timezone
+        || status != e.status;
+    let poll_post_id = e.poll_post_id;
     let txn = state.db.begin().await?;
     let mut active: event::ActiveModel = e.into();
     active.starts_at = Set(schedule.starts_at);
@@ -573,7 +606,55 @@ pub async fn update(ctx: &Ctx, m: &actor::Model, spec: &str, edit: EventEdit) ->
         .await?;
     }
     let fresh = post_by_key(state, &p.key).await?;
+    if poll_changed {
+        if let Some(poll_id) = poll_post_id {
+            retext_poll(state, &fresh, poll_id).await?;
+        }
+    }
     views::post_view(state, &fresh).await
+}
+
+/// The companion poll follows an edited or cancelled event: its text is written again and the
+/// posts service sends the `Update(Question)`, whose `endTime` (the start) and `closed` (when
+/// cancelled) are read from the events row.
+async fn retext_poll(state: &AppState, ev: &post::Model, poll_id: i64) -> Result<()> {
+    let Some(poll) = post::Entity::find_by_id(poll_id).one(&state.db).await? else {
+        return Ok(());
+    };
+    if poll.deleted_at.is_some() {
+        return Ok(());
+    }
+    let e = event::Entity::find_by_id(ev.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("event {} has no events row", ev.ap_id)))?;
+    let schedule = Schedule {
+        starts_at: e.starts_at,
+        ends_at: e.ends_at,
+        timezone: e.timezone.clone(),
+        location_name: None,
+        location_address: None,
+        online_url: None,
+        capacity: None,
+    };
+    let title = ev.title.clone().unwrap_or_default();
+    let content = poll_text(&title, &schedule, e.status == event::CANCELLED, &ev.ap_id);
+    let author = actor::Entity::find_by_id(poll.author_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("post {} has no author", poll.ap_id)))?;
+    posts::update(
+        state,
+        &author,
+        &poll.key,
+        posts::PostEdit {
+            content: Some(content),
+            title: None,
+            summary: None,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// An organiser deletes the event (and its poll); deletes federate as for any post.
@@ -610,7 +691,14 @@ pub async fn event_view(state: &AppState, p: &post::Model) -> Result<Option<Valu
             Some(e) => post::Entity::find_by_id(e.post_id)
                 .one(&state.db)
                 .await?
-                .map(|ev| json!({"rsvp_poll_for": ev.ap_id, "rsvp_poll_for_key": ev.key})),
+                .map(|ev| {
+                    json!({
+                        "rsvp_poll_for": ev.ap_id,
+                        "rsvp_poll_for_key": ev.key,
+                        "end_time": e.starts_at,
+                        "closed": e.status == event::CANCELLED || Utc::now() >= e.starts_at,
+                    })
+                }),
             None => None,
         });
     }
@@ -858,6 +946,7 @@ pub async fn add_task(ctx: &Ctx, m: &actor::Model, spec: &str, text: &str) -> Re
     }
     .insert(&state.db)
     .await?;
+    send_checklist(state, &p).await?;
     Ok(json!({"id": t.id, "text": t.text, "done": false}))
 }
 
@@ -882,6 +971,16 @@ pub async fn remove_task(ctx: &Ctx, m: &actor::Model, spec: &str, task_id: i64) 
         .await?;
     t.delete(&txn).await?;
     txn.commit().await?;
+    send_checklist(state, &p).await?;
+    Ok(())
+}
+
+/// The checklist travels in the event (`cairn:tasks`): an `Update` where the event went.
+async fn send_checklist(state: &AppState, p: &post::Model) -> Result<()> {
+    let txn = state.db.begin().await?;
+    participations::announce_participants(&txn, state, p).await?;
+    txn.commit().await?;
+    state.delivery_wakeup.notify_one();
     Ok(())
 }
 

@@ -391,7 +391,13 @@ pub fn classify(
 
 /// Works out and stores the post's kind; returns the post as stored.
 pub async fn store_category<C: ConnectionTrait>(conn: &C, p: post::Model) -> Result<post::Model> {
-    let is_event = event::Entity::find_by_id(p.id).one(conn).await?.is_some();
+    let is_event = event::Entity::find_by_id(p.id).one(conn).await?.is_some()
+        || (p.kind == "Question"
+            && event::Entity::find()
+                .filter(event::Column::PollPostId.eq(p.id))
+                .one(conn)
+                .await?
+                .is_some());
     let is_intention = intention::Entity::find_by_id(p.id)
         .one(conn)
         .await?

@@ -570,8 +570,30 @@ async fn refresh_if_stale(ctx: &Data<AppState>, p: &post::Model) {
     }
 }
 
+/// Reads remote post `p`'s participants from its origin in the background, so that the
+/// counts shown here follow the origin's answer or Update without waiting for someone to open
+/// the list. In the background because the origin is waiting for our answer to its activity.
+pub fn refresh_later(ctx: &Data<AppState>, p: post::Model) {
+    if p.local {
+        return;
+    }
+    let ctx = ctx.reset_request_count();
+    tokio::spawn(async move {
+        if let Err(e) = refresh(&ctx, &p).await {
+            tracing::info!(
+                "could not read the participants of {} from its origin: {e}",
+                p.ap_id
+            );
+        }
+    });
+}
+
 /// Mirrors the origin's participant list of remote post `p`.
 pub async fn refresh(ctx: &Data<AppState>, p: &post::Model) -> Result<()> {
+    // Two refreshes of one list at once (an Accept and the Update after it) would both insert
+    // the same rows: they take turns.
+    static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = TURNS.lock().await;
     let state = ctx.app_data();
     let url: Url = collection_url(p)
         .parse()

@@ -150,5 +150,6 @@ pub async fn answered(
             .await?;
     }
     participations::mark_stale(&state.db, target.id).await?;
+    participations::refresh_later(inbound.data, target);
     Ok(true)
 }
