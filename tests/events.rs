@@ -333,6 +333,9 @@ async fn participants_are_paged_and_searchable_and_tasks_are_ticked() {
     i.send(reqwest::Method::PUT, &done, Some(&tokens[0]), &[], None)
         .await
         .expect(StatusCode::OK, "dora ticks");
+    i.send(reqwest::Method::PUT, &done, Some(&tokens[0]), &[], None)
+        .await
+        .expect(StatusCode::OK, "ticking twice changes nothing");
     i.send(reqwest::Method::PUT, &done, Some(&tokens[1]), &[], None)
         .await
         .expect(StatusCode::OK, "eli ticks");

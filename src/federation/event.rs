@@ -360,7 +360,11 @@ pub async fn store_remote(
                 actor_id: Set(post.author_id),
                 ..Default::default()
             })
-            .on_conflict_do_nothing()
+            // On the unique pair: plain on_conflict_do_nothing() targets only the primary key.
+            .on_conflict_do_nothing_on([
+                event_organiser::Column::EventPostId,
+                event_organiser::Column::ActorId,
+            ])
             .exec(&txn)
             .await?;
         }

@@ -275,7 +275,11 @@ async fn write_organisers<C: ConnectionTrait>(conn: &C, post_id: i64, ids: &[i64
             actor_id: Set(*id),
             ..Default::default()
         })
-        .on_conflict_do_nothing()
+        // On the unique pair: plain on_conflict_do_nothing() targets only the primary key.
+        .on_conflict_do_nothing_on([
+            event_organiser::Column::EventPostId,
+            event_organiser::Column::ActorId,
+        ])
         .exec(conn)
         .await?;
     }
@@ -1009,7 +1013,11 @@ pub async fn tick(
             created_at: Set(Utc::now()),
             ..Default::default()
         })
-        .on_conflict_do_nothing()
+        // On the unique pair: plain on_conflict_do_nothing() targets only the primary key.
+        .on_conflict_do_nothing_on([
+            event_task_tick::Column::TaskId,
+            event_task_tick::Column::ActorId,
+        ])
         .exec(&state.db)
         .await?;
     } else {

@@ -179,7 +179,13 @@ pub async fn schedule_intention<C: ConnectionTrait>(
                 created_at: Set(now),
                 ..Default::default()
             })
-            .on_conflict_do_nothing()
+            // On the unique row, not the primary key: a reminder is never scheduled twice.
+            .on_conflict_do_nothing_on([
+                reminder::Column::IntentionPostId,
+                reminder::Column::ActorId,
+                reminder::Column::Kind,
+                reminder::Column::TargetDate,
+            ])
             .exec_without_returning(conn)
             .await?;
         }
