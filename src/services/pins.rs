@@ -281,14 +281,28 @@ pub async fn unpin_removed<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Queues the Group's `Add`/`Remove` of `p` to its remote followers, unless the post never
-/// leaves this instance.
+/// Queues the Group's `Add`/`Remove` of `p` (in its `featured` collection) to its remote
+/// followers, unless the post never leaves this instance.
 async fn send_featured_change<C: ConnectionTrait>(
     conn: &C,
     state: &AppState,
     group: &actor::Model,
     p: &post::Model,
     kind: &str,
+) -> Result<()> {
+    send_group_change(conn, state, group, p, kind, &featured_url(group)).await
+}
+
+/// Queues the Group's `Add`/`Remove` of `p` with `target` (its featured collection, or the
+/// Group itself when a facilitator removes a post) to its remote followers, unless the post
+/// never leaves this instance.
+pub(super) async fn send_group_change<C: ConnectionTrait>(
+    conn: &C,
+    state: &AppState,
+    group: &actor::Model,
+    p: &post::Model,
+    kind: &str,
+    target: &str,
 ) -> Result<()> {
     let visibility = Visibility::parse(&p.visibility).unwrap_or(Visibility::Authority);
     if !visibility.federates() {
@@ -302,7 +316,7 @@ async fn send_featured_change<C: ConnectionTrait>(
     if inboxes.is_empty() {
         return Ok(());
     }
-    let activity = add::build(state, kind, group, &featured_url(group), p, visibility);
+    let activity = add::build(state, kind, group, target, p, visibility);
     crate::federation::outbox::queue(conn, group.id, &activity, Some(&p.ap_id), inboxes).await?;
     Ok(())
 }

@@ -2,17 +2,14 @@
 //! (community lists, feeds, pins), while the post itself stays its author's, in their profile
 //! and in any thread or other community it belongs to. Only the author can delete a post.
 
-use super::{moderators, pins, visibility::Visibility};
+use super::{moderators, pins};
 use crate::{
     error::{Error, Result},
-    federation::{
-        activities::{add, remove},
-        addressing, outbox,
-    },
+    federation::activities::remove,
     state::AppState,
     store::{actor, post, post_community},
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 /// Unfiles the post `key` from `community`, which `by` must moderate (a local community).
 pub async fn remove_from_community(
@@ -40,41 +37,11 @@ pub async fn remove_from_community(
         )));
     }
     pins::unpin_removed(&txn, state, community, &p).await?;
-    tell_followers(&txn, state, community, &p).await?;
+    // The Group's `Remove {object: post, target: the Group}`, so that followers elsewhere drop
+    // the post from their copy of the community too.
+    pins::send_group_change(&txn, state, community, &p, remove::REMOVE, &community.ap_id).await?;
     txn.commit().await?;
     state.delivery_wakeup.notify_one();
     tracing::info!("{} removed post {} from #{tag}", by.ap_id, p.ap_id);
-    Ok(())
-}
-
-/// The Group's `Remove {object: post, target: the Group}` to its followers elsewhere, so that
-/// their copy of the community drops the post too. Nothing for posts that never left here.
-async fn tell_followers<C: ConnectionTrait>(
-    conn: &C,
-    state: &AppState,
-    community: &actor::Model,
-    p: &post::Model,
-) -> Result<()> {
-    let visibility = Visibility::parse(&p.visibility).unwrap_or(Visibility::Authority);
-    if !visibility.federates() {
-        return Ok(());
-    }
-    let inboxes: Vec<String> = addressing::remote_follower_inboxes(conn, community.id)
-        .await?
-        .into_iter()
-        .map(|f| f.inbox)
-        .collect();
-    if inboxes.is_empty() {
-        return Ok(());
-    }
-    let activity = add::build(
-        state,
-        remove::REMOVE,
-        community,
-        &community.ap_id,
-        p,
-        visibility,
-    );
-    outbox::queue(conn, community.id, &activity, Some(&p.ap_id), inboxes).await?;
     Ok(())
 }
